@@ -1,0 +1,94 @@
+"""One generation of each per-island algorithm, as DEAP's loops do it but with a cheaper clone.
+
+`simple` draws random numbers in exactly the order of `deap.algorithms.eaSimple`, so one island with
+no migration reproduces eaSimple's run for the same random state (a test checks this).
+Each step returns the new population and the number of evaluations it made.
+"""
+
+import random
+
+from deap import tools
+
+from .policies import ranked_indices
+
+__all__ = ["STEPS", "var_and", "var_or"]
+
+
+def var_and(population, toolbox, cxpb, mutpb, clone):
+    """DEAP's varAnd: clone all, cross consecutive pairs with cxpb, then mutate each with mutpb."""
+    offspring = [clone(ind) for ind in population]
+    for i in range(1, len(offspring), 2):
+        if random.random() < cxpb:
+            offspring[i - 1], offspring[i] = toolbox.mate(offspring[i - 1], offspring[i])
+            del offspring[i - 1].fitness.values, offspring[i].fitness.values
+    for i in range(len(offspring)):
+        if random.random() < mutpb:
+            offspring[i], = toolbox.mutate(offspring[i])
+            del offspring[i].fitness.values
+    return offspring
+
+
+def var_or(population, toolbox, lambda_, cxpb, mutpb, clone):
+    """DEAP's varOr: lambda_ children, each from crossover, mutation or reproduction."""
+    offspring = []
+    for _ in range(lambda_):
+        choice = random.random()
+        if choice < cxpb:
+            ind1, ind2 = [clone(ind) for ind in random.sample(population, 2)]
+            ind1, ind2 = toolbox.mate(ind1, ind2)
+            del ind1.fitness.values
+            offspring.append(ind1)
+        elif choice < cxpb + mutpb:
+            ind, = toolbox.mutate(clone(random.choice(population)))
+            del ind.fitness.values
+            offspring.append(ind)
+        else:
+            offspring.append(clone(random.choice(population)))
+    return offspring
+
+
+def _evaluate_invalid(individuals, evaluate):
+    invalid = [ind for ind in individuals if not ind.fitness.valid]
+    if invalid:
+        evaluate(invalid)
+    return len(invalid)
+
+
+def _distinct(population, clone):
+    """Clone repeated references so every slot of a population is its own object."""
+    seen = set()
+    for i, ind in enumerate(population):
+        if id(ind) in seen:
+            population[i] = clone(ind)
+        seen.add(id(population[i]))
+    return population
+
+
+def step_simple(population, toolbox, params, clone, evaluate):
+    """eaSimple's generation: select len(pop), varAnd, evaluate; offspring replace the population."""
+    offspring = var_and(toolbox.select(population, len(population)), toolbox,
+                        params["cxpb"], params["mutpb"], clone)
+    return offspring, _evaluate_invalid(offspring, evaluate)
+
+
+def step_mu_plus_lambda(population, toolbox, params, clone, evaluate):
+    """eaMuPlusLambda's generation: varOr makes `offspring` children, select mu from parents + children."""
+    offspring = var_or(population, toolbox, params["offspring"], params["cxpb"], params["mutpb"], clone)
+    nevals = _evaluate_invalid(offspring, evaluate)
+    return _distinct(list(toolbox.select(population + offspring, len(population))), clone), nevals
+
+
+def step_nsga2(population, toolbox, params, clone, evaluate):
+    """NSGA-II: binary tournaments on (Pareto rank, crowding), varAnd, then selNSGA2 on parents + children."""
+    n = len(population)
+    rank = {i: r for r, i in enumerate(ranked_indices(population))}
+    parents = []
+    for _ in range(params["offspring"]):
+        a, b = random.randrange(n), random.randrange(n)
+        parents.append(population[min(a, b, key=rank.__getitem__)])
+    offspring = var_and(parents, toolbox, params["cxpb"], params["mutpb"], clone)
+    nevals = _evaluate_invalid(offspring, evaluate)
+    return _distinct(tools.selNSGA2(population + offspring, n), clone), nevals
+
+
+STEPS = {"simple": step_simple, "mu_plus_lambda": step_mu_plus_lambda, "nsga2": step_nsga2}

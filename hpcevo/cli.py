@@ -1,0 +1,119 @@
+"""Command line: `python -m hpcevo [run] [flags]` and `python -m hpcevo problems`."""
+
+import argparse
+import os
+import sys
+import tomllib
+
+from . import __version__
+from .errors import ConfigError, UserError
+
+__all__ = ["main", "build_parser"]
+
+# flag -> (config key, type, help); every one is also a key of the TOML config file.
+_RUN_FLAGS = [
+    ("--problem", "problem", str, "built-in problem name or package.module:factory (default rastrigin)"),
+    ("--islands", "islands", int, "number of islands (default: 4, or one per rank group if more)"),
+    ("--population", "population", int, "individuals per island (default 100)"),
+    ("--generations", "generations", int, "generations per island (default 100)"),
+    ("--migration-interval", "migration_interval", int, "generations between migrations, an epoch (default 10)"),
+    ("--migrants", "migrants", int, "emigrants each island sends per epoch (default 5)"),
+    ("--topology", "topology", str, "ring | random | complete | none | package.module:function (default ring)"),
+    ("--emigration", "emigration", str, "emigrant selection: best | random | tournament (default best)"),
+    ("--replacement", "replacement", str, "who immigrants replace: worst | random (default worst)"),
+    ("--algorithm", "algorithm", str, "auto | simple | mu_plus_lambda | nsga2 (auto: nsga2 if several objectives)"),
+    ("--cxpb", "cxpb", float, "crossover probability (default 0.7)"),
+    ("--mutpb", "mutpb", float, "mutation probability (default 0.2)"),
+    ("--offspring", "offspring", int, "children per generation for mu_plus_lambda / nsga2 (default: population)"),
+    ("--ranks-per-island", "ranks_per_island", int, "ranks per group: 1 leader + evaluators (default 1)"),
+    ("--chunksize", "chunksize", int, "individuals per task sent to an evaluator rank (default 8)"),
+    ("--seed", "seed", int, "run seed; same config + seed = same results (default 1)"),
+    ("--hall-of-fame", "hall_of_fame", int, "size of the merged hall of fame (default 10)"),
+    ("--on-error", "on_error", str, "a failed evaluation: penalize (worst fitness, counted) | raise (end the job)"),
+    ("--out", "out", str, "run folder to create (default runs/<problem>-<date>-<time>)"),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises ConfigError instead of exiting, so every MPI rank leaves together; only rank 0 prints."""
+
+    def error(self, message):
+        raise ConfigError(f"{message}. See `python -m hpcevo {self.prog.split()[-1]} --help`."
+                          if self.prog.split()[-1] == "run" else f"{message}. See `python -m hpcevo --help`.")
+
+    def _print_message(self, message, file=None):
+        if _rank_hint() == 0:
+            super()._print_message(message, file)
+
+
+def _rank_hint():
+    """This process's rank as the launcher tells it, without initialising MPI (for --help, usage errors)."""
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def _option(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def build_parser():
+    parser = _Parser(prog="hpcevo", description="Island-model evolutionary search with DEAP over MPI ranks.")
+    parser.add_argument("--version", action="version", version=f"hpcevo {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    run = sub.add_parser("run", help="run a search (the default command)",
+                         description="Run an island-model search. Every flag is also a key of the TOML config; "
+                                     "flags win.")
+    run.add_argument("--config", help="TOML config file")
+    for flag, key, kind, text in _RUN_FLAGS:
+        run.add_argument(flag, dest=key, type=kind, help=text)
+    run.add_argument("--option", "-O", dest="problem_options", type=_option, action="append", metavar="KEY=VALUE",
+                     help="a problem option, e.g. -O dimension=10 (repeatable; adds to [problem_options])")
+    run.add_argument("--quiet", dest="progress", action="store_false", default=None,
+                     help="no progress lines (errors are still printed)")
+    sub.add_parser("problems", help="list the built-in problems")
+    return parser
+
+
+def _problems():
+    from .problems import BUILTIN
+
+    width = max(map(len, BUILTIN))
+    for name, (_, description) in BUILTIN.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def main(argv=None):
+    """Entry point; returns the exit status (2 for user mistakes, 1 for failures, 0 for success)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv.insert(0, "run")
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "problems":
+            return _problems()
+        overrides = {key: value for key, value in vars(args).items() if key not in ("command", "config")}
+        if overrides.get("problem_options") is not None:
+            overrides["problem_options"] = dict(overrides["problem_options"])
+        from .runner import run
+
+        return run(args.config, overrides)
+    except UserError as exc:
+        if _rank_hint() == 0:
+            print(f"hpcevo: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        from .runner import crash_text, report_crash
+
+        report_crash(crash_text(), 130 if isinstance(exc, KeyboardInterrupt) else 1)

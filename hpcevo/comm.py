@@ -1,0 +1,144 @@
+"""The one module that talks MPI: the world, rank groups, the evaluation executor, gather/scatter, abort.
+
+Everything else is plain Python driven through a backend: `SerialBackend` runs every island in one
+process, `MPIBackend` gives each group leader its block of islands and its group's ranks as evaluators.
+Both expose the same methods, which is how results are proven identical across launch modes.
+"""
+
+import os
+import socket
+import sys
+from contextlib import contextmanager
+
+from .errors import WorldError
+from .evaluation import evaluate_one, evaluate_remote, install_local
+
+__all__ = ["World", "detect_world", "SerialBackend", "MPIBackend", "island_block"]
+
+_LAUNCHER_SIZE_VARS = ("SLURM_NTASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+
+
+def island_block(n_islands, n_groups, group):
+    """The islands group `group` hosts: contiguous, balanced blocks in island order."""
+    return list(range(group * n_islands // n_groups, (group + 1) * n_islands // n_groups))
+
+
+class World:
+    """The launched processes: rank, size, host, and collective helpers that work at size 1 too."""
+
+    def __init__(self, comm=None):
+        self.comm = comm
+        self.rank = comm.Get_rank() if comm is not None else 0
+        self.size = comm.Get_size() if comm is not None else 1
+        self.host = socket.gethostname()
+        self.where = f"rank {self.rank} on {self.host}"
+
+    def bcast(self, obj):
+        return obj if self.comm is None else self.comm.bcast(obj, root=0)
+
+    def allgather(self, obj):
+        return [obj] if self.comm is None else self.comm.allgather(obj)
+
+    def abort(self, status):
+        """End every rank of the job now (a plain exit when there is only this process)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.comm is not None and self.size > 1:
+            self.comm.Abort(status)
+        os._exit(status)
+
+    def thread_multiple(self):
+        from mpi4py import MPI
+
+        return MPI.Query_thread() >= MPI.THREAD_MULTIPLE
+
+    def backend(self, ranks_per_island):
+        """The backend for this world: serial for one process, MPI groups otherwise."""
+        if self.size == 1:
+            return SerialBackend(self)
+        return MPIBackend(self, ranks_per_island)
+
+
+def detect_world():
+    """The MPI world; refuses a single-process world when a launcher started several tasks."""
+    from mpi4py import MPI
+
+    world = World(MPI.COMM_WORLD)
+    if world.size == 1:
+        for var in _LAUNCHER_SIZE_VARS:
+            value = os.environ.get(var, "1")
+            if value.isdigit() and int(value) > 1:
+                raise WorldError(
+                    f"{var}={value} says {value} tasks were launched, but MPI sees a world of 1: each task would "
+                    f"run the whole search alone. Launch with an MPI that matches mpi4py's (e.g. `srun --mpi=pmi2` "
+                    f"or that MPI's own mpiexec, not `srun --mpi=none`), or start a single task.")
+    return world
+
+
+class SerialBackend:
+    """All islands in this one process; evaluation in-process; gather/scatter are identities."""
+
+    n_groups = 1
+
+    def __init__(self, world):
+        self.world = world
+        self.is_root = True
+
+    def island_ids(self, n_islands):
+        return list(range(n_islands))
+
+    def gather(self, obj):
+        return [obj]
+
+    def scatter(self, items):
+        return items[0]
+
+    @contextmanager
+    def serving(self, problem, chunksize):
+        """Yield an evaluator; every process of the group is a leader here."""
+        install_local(problem, self.world.where)
+        evaluate, n_obj, where = problem.toolbox.evaluate, problem.n_objectives, self.world.where
+        yield lambda individuals: [evaluate_one(evaluate, ind, n_obj, where) for ind in individuals]
+
+
+class MPIBackend:
+    """Groups of `ranks_per_island` ranks; group leaders host islands, the other ranks evaluate for them."""
+
+    def __init__(self, world, ranks_per_island):
+        from mpi4py import MPI
+
+        self.world = world
+        comm = world.comm
+        self.ranks_per_island = ranks_per_island
+        self.n_groups = world.size // ranks_per_island
+        self.group = world.rank // ranks_per_island
+        # Every communicator is made before any rank enters the executor, whose workers block in __enter__.
+        self.group_comm = comm.Split(self.group, world.rank)
+        self.is_leader = self.group_comm.Get_rank() == 0
+        self.leader_comm = comm.Split(0 if self.is_leader else MPI.UNDEFINED, world.rank)
+        self.is_root = world.rank == 0
+
+    def island_ids(self, n_islands):
+        return island_block(n_islands, self.n_groups, self.group)
+
+    def gather(self, obj):
+        return self.leader_comm.gather(obj, root=0)
+
+    def scatter(self, items):
+        return self.leader_comm.scatter(items, root=0)
+
+    @contextmanager
+    def serving(self, problem, chunksize):
+        """Leaders get an evaluator (yielded); workers serve evaluations and get None once released."""
+        install_local(problem, self.world.where)
+        if self.group_comm.Get_size() == 1:
+            evaluate, n_obj, where = problem.toolbox.evaluate, problem.n_objectives, self.world.where
+            yield lambda individuals: [evaluate_one(evaluate, ind, n_obj, where) for ind in individuals]
+            return
+        from mpi4py.futures import MPICommExecutor
+
+        with MPICommExecutor(self.group_comm, root=0) as executor:
+            if executor is None:
+                yield None
+                return
+            yield lambda individuals: list(executor.map(evaluate_remote, individuals, chunksize=chunksize))

@@ -1,0 +1,182 @@
+"""The run configuration: a frozen dataclass built once from defaults, a TOML file and flags, then validated.
+
+Every setting can come from the TOML file or from a flag (flags win).  Problem parameters live in the
+`[problem_options]` table; per-island spreads (e.g. of mutation rates) in `[per_island]`.
+"""
+
+import dataclasses
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from .errors import ConfigError
+
+__all__ = ["Config", "load_config", "PER_ISLAND_KEYS", "ALGORITHMS"]
+
+ALGORITHMS = ("auto", "simple", "mu_plus_lambda", "nsga2")
+PER_ISLAND_KEYS = ("cxpb", "mutpb", "offspring")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a run; `islands = 0` means "choose" until `resolve` fills it in."""
+
+    problem: str = "rastrigin"
+    problem_options: dict = field(default_factory=dict)
+    islands: int = 0
+    population: int = 100
+    generations: int = 100
+    migration_interval: int = 10
+    migrants: int = 5
+    topology: str = "ring"
+    emigration: str = "best"
+    replacement: str = "worst"
+    algorithm: str = "auto"
+    cxpb: float = 0.7
+    mutpb: float = 0.2
+    offspring: int = 0
+    per_island: dict = field(default_factory=dict)
+    ranks_per_island: int = 1
+    chunksize: int = 8
+    seed: int = 1
+    hall_of_fame: int = 10
+    on_error: str = "penalize"
+    out: str = ""
+    progress: bool = True
+
+    def resolve(self, n_groups):
+        """A copy with `islands` chosen: 4, or one per rank group when there are more groups."""
+        if self.islands:
+            return self
+        return dataclasses.replace(self, islands=max(4, n_groups))
+
+    def island_params(self, island):
+        """cxpb, mutpb and offspring for one island, after the `[per_island]` spread."""
+        params = {key: getattr(self, key) for key in PER_ISLAND_KEYS}
+        for key, values in self.per_island.items():
+            params[key] = values[island % len(values)]
+        if not params["offspring"]:
+            params["offspring"] = self.population
+        return params
+
+    def to_toml(self):
+        """The resolved configuration as TOML text (what `config.toml` in a run folder holds)."""
+        data = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("problem_options", "per_island")}
+        data["problem_options"] = dict(self.problem_options)
+        data["per_island"] = dict(self.per_island)
+        return tomli_w.dumps(data)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+_CHOICES = {
+    "emigration": ("best", "random", "tournament"),
+    "replacement": ("worst", "random"),
+    "algorithm": ALGORITHMS,
+    "on_error": ("raise", "penalize"),
+}
+_POSITIVE = ("population", "generations", "migration_interval", "ranks_per_island", "chunksize", "hall_of_fame")
+
+
+def _type_of(name):
+    default = _FIELDS[name].default
+    return dict if default is dataclasses.MISSING else type(default)
+
+
+def _suggest(name, known):
+    close = difflib.get_close_matches(name, known, n=1)
+    return f' Did you mean "{close[0]}"?' if close else ""
+
+
+def _check_type(name, value, where):
+    expected = _type_of(name)
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ConfigError(f"{where}: {name} must be {_TYPE_WORDS[expected]}, got {value!r}.")
+    return float(value) if expected is float else value
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false", dict: "a table"}
+
+
+def _read_toml(path):
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist: check the path given to --config.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}.") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}. Fix the syntax at that line.") from None
+
+
+def load_config(path=None, overrides=None):
+    """Build a validated Config from defaults, the TOML file at `path` and `overrides` (flags win)."""
+    values = {}
+    if path is not None:
+        for key, value in _read_toml(path).items():
+            if key not in _FIELDS:
+                raise ConfigError(f"config file {path}: unknown key \"{key}\".{_suggest(key, list(_FIELDS))} "
+                                  f"Known keys: {', '.join(_FIELDS)}.")
+            values[key] = _check_type(key, value, f"config file {path}")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key == "problem_options":  # --option KEY=VALUE adds to the file's table instead of replacing it
+            value = {**values.get("problem_options", {}), **value}
+        values[key] = _check_type(key, value, f"flag --{key.replace('_', '-')}")
+    config = Config(**values)
+    _validate(config, f"config file {path}" if path else "configuration")
+    return config
+
+
+def _validate(c, where):
+    for name in _POSITIVE:
+        if getattr(c, name) < 1:
+            raise ConfigError(f"{where}: {name} must be at least 1, got {getattr(c, name)}.")
+    for name in ("islands", "migrants", "offspring", "seed"):
+        if getattr(c, name) < 0:
+            raise ConfigError(f"{where}: {name} must be 0 or more, got {getattr(c, name)}.")
+    if c.migrants >= c.population:
+        raise ConfigError(f"{where}: migrants ({c.migrants}) must be smaller than population ({c.population}).")
+    for name, choices in _CHOICES.items():
+        if getattr(c, name) not in choices:
+            raise ConfigError(f"{where}: {name} = {getattr(c, name)!r} is not one of {', '.join(choices)}."
+                              f"{_suggest(str(getattr(c, name)), choices)}")
+    if ":" not in c.topology and c.topology not in ("ring", "random", "complete", "none"):
+        raise ConfigError(f"{where}: topology = {c.topology!r} is not one of ring, random, complete, none, "
+                          f"nor a custom 'package.module:function'.{_suggest(c.topology, ['ring', 'random', 'complete', 'none'])}")
+    if not c.problem:
+        raise ConfigError(f"{where}: problem must name a built-in problem or 'package.module:factory'.")
+    for key, value in c.problem_options.items():
+        if not isinstance(value, (int, float, str, bool)):
+            raise ConfigError(f"{where}: problem_options.{key} must be a number, string or boolean, got {value!r}.")
+    _validate_rates(c.cxpb, c.mutpb, c.algorithm, where)
+    for key, values in c.per_island.items():
+        if key not in PER_ISLAND_KEYS:
+            raise ConfigError(f"{where}: per_island.{key} is not a per-island setting.{_suggest(key, PER_ISLAND_KEYS)} "
+                              f"Allowed: {', '.join(PER_ISLAND_KEYS)}.")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: per_island.{key} must be a non-empty list (island i takes item i mod length).")
+        for value in values:
+            _check_type(key, value, f"{where}: per_island.{key}")
+    for i in range(max(len(v) for v in c.per_island.values()) if c.per_island else 0):
+        p = c.island_params(i)
+        if p["offspring"] < 0:
+            raise ConfigError(f"{where}: per_island.offspring values must be 0 or more.")
+        _validate_rates(p["cxpb"], p["mutpb"], c.algorithm, f"{where}: per_island item {i}")
+
+
+def _validate_rates(cxpb, mutpb, algorithm, where):
+    for name, value in (("cxpb", cxpb), ("mutpb", mutpb)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{where}: {name} must be between 0 and 1, got {value}.")
+    if algorithm == "mu_plus_lambda" and cxpb + mutpb > 1.0:
+        raise ConfigError(f"{where}: with algorithm mu_plus_lambda, cxpb + mutpb must be at most 1 "
+                          f"(got {cxpb} + {mutpb}); each offspring comes from crossover, mutation or reproduction.")

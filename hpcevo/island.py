@@ -1,0 +1,135 @@
+"""An island: a population with its own random streams, algorithm, hall of fame and logbook rows.
+
+Islands are plain data driven by the engine; any rank (or the serial backend) can host any island,
+and the results do not depend on which one does.
+"""
+
+import sys
+import time
+
+import numpy as np
+from deap import tools
+
+from .algorithms import STEPS
+from .errors import EvaluationError
+from .policies import REPLACEMENTS, SELECTIONS
+
+__all__ = ["Island", "stat_columns"]
+
+
+def stat_columns(n_objectives):
+    """Logbook column names: min/max/avg/std per objective (suffixed _0, _1... when several)."""
+    suffixes = [""] if n_objectives == 1 else [f"_{j}" for j in range(n_objectives)]
+    return [f"{stat}{s}" for s in suffixes for stat in ("min", "max", "avg", "std")]
+
+
+class Island:
+    """One island's state and the operations the engine applies to it."""
+
+    def __init__(self, index, config, problem, rng):
+        self.index = index
+        self.config = config
+        self.problem = problem
+        self.params = config.island_params(index)
+        self.step = STEPS[config.algorithm]
+        self.rng = rng
+        self.population = []
+        self.hof = tools.ParetoFront() if problem.n_objectives > 1 else tools.HallOfFame(config.hall_of_fame)
+        self.rows = []
+        self.gen = 0
+        self.evaluations = 0
+        self.first_failures = {}
+        self.eval_seconds = 0.0
+        self.step_seconds = 0.0
+
+    # -- evolution -------------------------------------------------------------------------------
+    def start(self, evaluator):
+        """Create and evaluate the initial population (generation 0)."""
+        t0 = time.perf_counter()
+        with self.rng.active():
+            self.population = self.problem.population(self.config.population)
+            failures = self._evaluate(self.population, evaluator)
+        self._record(len(self.population), failures)
+        self.step_seconds += time.perf_counter() - t0
+
+    def evolve(self, generations, evaluator):
+        """Run `generations` generations of this island's algorithm."""
+        t0 = time.perf_counter()
+        with self.rng.active():
+            for _ in range(generations):
+                self.gen += 1
+                failures = []
+                evaluate = lambda inds: failures.append(self._evaluate(inds, evaluator))  # noqa: E731
+                self.population, nevals = self.step(self.population, self.problem.toolbox, self.params,
+                                                    self.problem.clone, evaluate)
+                self._record(nevals, sum(failures))
+        self.step_seconds += time.perf_counter() - t0
+
+    def _evaluate(self, individuals, evaluator):
+        t0 = time.perf_counter()
+        results = evaluator(individuals)
+        self.eval_seconds += time.perf_counter() - t0
+        penalty, failures = self.problem.penalty, 0
+        for ind, (values, failure) in zip(individuals, results):
+            if failure is not None:
+                failures += 1
+                self._failed(failure)
+                values = penalty
+            ind.fitness.values = values
+            try:
+                ind._hpcevo_island = self.index
+            except AttributeError:
+                pass
+        return failures
+
+    def _failed(self, failure):
+        where = f"island {self.index}, generation {self.gen}, evaluated on {failure.where}"
+        detail = failure.traceback.rstrip() or f"{failure.kind}: {failure.message}"
+        if self.config.on_error == "raise":
+            raise EvaluationError(f"evaluation failed ({where}) and on_error = \"raise\":\n{detail}")
+        if failure.kind not in self.first_failures:
+            self.first_failures[failure.kind] = f"{where}:\n{detail}"
+            print(f"hpcevo: an evaluation failed ({where}); it gets the penalty fitness (on_error = \"penalize\"). "
+                  f"Later {failure.kind} failures are only counted (logbook.csv, column failures).\n{detail}",
+                  file=sys.stderr, flush=True)
+
+    def _record(self, nevals, failures):
+        self.evaluations += nevals
+        self.hof.update(self.population)
+        row = {"island": self.index, "gen": self.gen, "nevals": nevals}
+        values = np.array([ind.fitness.values for ind in self.population], dtype=float)
+        values = values[np.isfinite(values).all(axis=1)]  # penalised individuals are counted, not averaged
+        names = stat_columns(self.problem.n_objectives)
+        for j in range(self.problem.n_objectives):
+            column = values[:, j]
+            stats = (column.min(), column.max(), column.mean(), column.std()) if len(column) else (np.nan,) * 4
+            row.update(zip(names[4 * j:4 * j + 4], map(float, stats)))
+        row["failures"] = failures
+        self.rows.append(row)
+
+    # -- migration -------------------------------------------------------------------------------
+    def emigrants(self, k):
+        """Clones of k individuals chosen by the emigration policy (with this island's stream)."""
+        with self.rng.active():
+            chosen = SELECTIONS[self.config.emigration](self.population, k)
+        return [self.problem.clone(ind) for ind in chosen]
+
+    def receive(self, immigrants):
+        """Replace residents chosen by the replacement policy with `immigrants` (at most the population)."""
+        immigrants = immigrants[:len(self.population)]
+        if not immigrants:
+            return
+        with self.rng.active():
+            slots = REPLACEMENTS[self.config.replacement](self.population, len(immigrants))
+        for slot, ind in zip(slots, immigrants):
+            self.population[slot] = ind
+
+    def best(self):
+        """The weighted fitness of this island's best individual so far (for progress lines)."""
+        return max((ind.fitness.wvalues for ind in self.hof), default=None)
+
+    def result(self):
+        """What rank 0 needs for the outputs: plain data plus hall-of-fame individuals."""
+        return {"index": self.index, "rows": self.rows, "hof": list(self.hof), "evaluations": self.evaluations,
+                "failures": dict(self.first_failures), "eval_seconds": self.eval_seconds,
+                "step_seconds": self.step_seconds}

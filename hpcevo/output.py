@@ -1,0 +1,100 @@
+"""Everything a run writes, on rank 0 only: the run folder and its files.
+
+`logbook.csv`, `migrations.csv` and `hall_of_fame.json` hold only results (byte-identical across launch
+modes for the same config and seed); wall-clock figures go to `timings.csv` and `summary.json`.
+"""
+
+import csv
+import datetime
+import io
+import json
+import os
+from pathlib import Path
+
+from deap import tools
+
+from .island import stat_columns
+
+__all__ = ["make_run_dir", "write_config", "write_results", "write_summary", "merged_hall_of_fame"]
+
+
+def make_run_dir(out, problem_name):
+    """Create the run folder: `out` if given (it must be absent or empty), else runs/<problem>-<time>."""
+    if out:
+        path = Path(out)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            from .errors import ConfigError
+
+            raise ConfigError(f"output folder {path} already exists and is not empty; hpcevo never overwrites a "
+                              f"run. Pass another --out, or remove that folder.")
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        safe = "".join(ch if ch.isalnum() else "_" for ch in problem_name.rsplit(":", 1)[-1])
+        path = Path("runs") / f"{safe}-{stamp}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = Path("runs") / f"{safe}-{stamp}-{suffix}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _atomic_write(path, text):
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_config(run_dir, config):
+    _atomic_write(Path(run_dir) / "config.toml", config.to_toml())
+
+
+def _csv(rows, columns):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([repr(row[c]) if isinstance(row[c], float) else row[c] for c in columns])
+    return buf.getvalue()
+
+
+def merged_hall_of_fame(island_results, n_objectives, size):
+    """The best individuals across islands (a Pareto front when several objectives), in a fixed order."""
+    hof = tools.ParetoFront() if n_objectives > 1 else tools.HallOfFame(size)
+    for result in island_results:
+        hof.update(result["hof"])
+    return list(hof)
+
+
+def _hof_json(hof, weights):
+    entries = []
+    for rank, ind in enumerate(hof):
+        entries.append({"rank": rank, "island": getattr(ind, "_hpcevo_island", None),
+                        "fitness": [float(v) for v in ind.fitness.values], "individual": str(ind)})
+    return json.dumps({"weights": list(weights), "individuals": entries}, indent=1) + "\n"
+
+
+def write_results(run_dir, config, problem, results):
+    """Write logbook.csv, migrations.csv, hall_of_fame.json, errors.txt (if any) and timings.csv."""
+    run_dir = Path(run_dir)
+    islands = results["islands"]
+    rows = [row for result in islands for row in result["rows"]]
+    columns = ["island", "gen", "nevals"] + stat_columns(problem.n_objectives) + ["failures"]
+    _atomic_write(run_dir / "logbook.csv", _csv(rows, columns))
+    _atomic_write(run_dir / "migrations.csv",
+                  _csv(results["migrations"], ["epoch", "src", "dst", "count", "best_fitness"]))
+    hof = merged_hall_of_fame(islands, problem.n_objectives, config.hall_of_fame)
+    _atomic_write(run_dir / "hall_of_fame.json", _hof_json(hof, problem.weights))
+    failures = [f"island {r['index']}: {text}" for r in islands for text in r["failures"].values()]
+    if failures:
+        _atomic_write(run_dir / "errors.txt", "\n\n".join(failures) + "\n")
+    timing_rows = [{"epoch": e, "seconds": s} for e, s in enumerate(results["epoch_seconds"])]
+    _atomic_write(run_dir / "timings.csv", _csv(timing_rows, ["epoch", "seconds"]))
+    return hof
+
+
+def write_summary(run_dir, summary):
+    _atomic_write(Path(run_dir) / "summary.json", json.dumps(summary, indent=1) + "\n")

@@ -1,0 +1,162 @@
+"""Load a problem (a built-in name or a `package.module:factory`), check its toolbox once, wrap it.
+
+A factory returns a plain `deap.base.Toolbox` with `individual` or `population`, `evaluate`, `mate`,
+`mutate` and (except for nsga2) `select`; weights come from the individual's fitness class.
+"""
+
+import copy
+import importlib
+import math
+import pickle
+import traceback
+from dataclasses import dataclass
+
+from deap import gp
+
+from . import pickling  # noqa: F401  (installs the by-name class reducers before anything is pickled)
+from .errors import ProblemError
+
+__all__ = ["Problem", "load_problem", "import_object", "make_clone"]
+
+_IMMUTABLE_GENES = (int, float, bool, str, bytes, gp.Primitive, gp.Terminal)
+
+
+@dataclass
+class Problem:
+    """A checked toolbox and what the engine needs to know about it."""
+
+    name: str
+    toolbox: object
+    weights: tuple
+    clone: object
+
+    @property
+    def n_objectives(self):
+        return len(self.weights)
+
+    @property
+    def penalty(self):
+        """The worst fitness values: +inf for minimised objectives, -inf for maximised ones."""
+        custom = getattr(self.toolbox, "penalty", None)
+        if custom is not None:
+            return tuple(float(v) for v in custom)
+        return tuple(-math.inf if w > 0 else math.inf for w in self.weights)
+
+    def population(self, n):
+        """n new individuals, through `toolbox.population` or repeated `toolbox.individual`."""
+        if hasattr(self.toolbox, "population"):
+            return list(self.toolbox.population(n))
+        return [self.toolbox.individual() for _ in range(n)]
+
+
+def import_object(spec, what):
+    """Import `package.module:attribute`, or raise ProblemError naming what failed and how to fix it."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ProblemError(f"{what} {spec!r} must have the form 'package.module:function'.")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module may raise anything at import time
+        raise ProblemError(f"{what} {spec!r}: importing module {module_name!r} failed with "
+                           f"{type(exc).__name__}: {exc}. Check that it is on PYTHONPATH on every node "
+                           f"(the current directory is not added for you) and imports cleanly.") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ProblemError(f"{what} {spec!r}: module {module_name!r} has no attribute {attr!r}.")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ProblemError(f"{what} {spec!r} is not callable.")
+    return obj
+
+
+def _factory(name):
+    from .problems import BUILTIN
+
+    if name in BUILTIN:
+        return BUILTIN[name][0]
+    if ":" not in name:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(BUILTIN), n=1)
+        hint = f' Did you mean "{close[0]}"?' if close else ""
+        raise ProblemError(f"problem {name!r} is not a built-in problem ({', '.join(BUILTIN)}) nor a "
+                           f"'package.module:factory'.{hint} `python -m hpcevo problems` lists them.")
+    return import_object(name, "problem factory")
+
+
+def load_problem(name, options, algorithm):
+    """Build the problem, check it (entries, one individual, one evaluation, pickling) and wrap it."""
+    factory = _factory(name)
+    try:
+        toolbox = factory(**options)
+    except (TypeError, ValueError) as exc:
+        raise ProblemError(f"problem {name!r} refused its options {options}: {exc}. "
+                           f"Set [problem_options] in the config to what the factory accepts.") from None
+    except Exception:
+        raise ProblemError(f"problem factory {name!r} raised:\n{traceback.format_exc(limit=-3).rstrip()}") from None
+    required = ["evaluate", "mate", "mutate"] + ([] if algorithm == "nsga2" else ["select"])
+    missing = [entry for entry in required if not callable(getattr(toolbox, entry, None))]
+    if not (callable(getattr(toolbox, "individual", None)) or callable(getattr(toolbox, "population", None))):
+        missing.insert(0, "individual (or population)")
+    if missing:
+        raise ProblemError(f"problem {name!r}: the toolbox returned by the factory lacks {', '.join(missing)}. "
+                           f"Register them with toolbox.register(...) before returning it.")
+    problem = Problem(name, toolbox, (), None)
+    try:
+        sample = problem.population(2)[0]
+    except Exception as exc:
+        raise ProblemError(f"problem {name!r}: making an individual failed with {type(exc).__name__}: {exc}.") from None
+    weights = getattr(getattr(sample, "fitness", None), "weights", None)
+    if not weights:
+        raise ProblemError(f"problem {name!r}: individuals need a `fitness` attribute whose class has `weights` "
+                           f"(creator.create('FitnessMax', base.Fitness, weights=(1.0,))).")
+    problem.weights = tuple(weights)
+    _check_evaluate(problem, sample)
+    _check_pickle(problem, sample)
+    problem.clone = make_clone(toolbox, sample)
+    return problem
+
+
+def _check_evaluate(problem, sample):
+    try:
+        values = tuple(problem.toolbox.evaluate(sample))
+    except Exception as exc:
+        raise ProblemError(f"problem {problem.name!r}: evaluate raised on a fresh individual: "
+                           f"{type(exc).__name__}: {exc}.") from None
+    if len(values) != len(problem.weights):
+        raise ProblemError(f"problem {problem.name!r}: evaluate returned {len(values)} value(s) {values!r} but the "
+                           f"fitness has {len(problem.weights)} weight(s); return a tuple, e.g. `return (value,)`.")
+
+
+def _check_pickle(problem, sample):
+    try:
+        copy_ = pickle.loads(pickle.dumps(sample, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception as exc:
+        raise ProblemError(f"problem {problem.name!r}: an individual does not pickle ({type(exc).__name__}: {exc}); "
+                           f"migrants and checkpoints are pickled. Avoid lambdas and local classes in it.") from None
+    if type(copy_) is not type(sample) or list(copy_) != list(sample):
+        raise ProblemError(f"problem {problem.name!r}: an individual is not equal to itself after pickling; "
+                           f"give its class a proper __eq__ or __reduce__.")
+
+
+def make_clone(toolbox, sample):
+    """A clone function: a shallow copy for list individuals of immutable genes, else the toolbox's."""
+    clone = getattr(toolbox, "clone", copy.deepcopy)
+    if getattr(clone, "func", clone) is not copy.deepcopy:
+        return clone
+    if isinstance(sample, list) and hasattr(sample, "__dict__") and all(isinstance(gene, _IMMUTABLE_GENES) for gene in sample):
+        return _list_clone
+    return copy.deepcopy
+
+
+def _list_clone(ind):
+    """Copy a list individual whose genes are immutable: new list, shallow attributes, fresh fitness."""
+    cls = ind.__class__
+    new = cls.__new__(cls)
+    list.extend(new, ind)
+    new.__dict__.update(ind.__dict__)
+    fitness = ind.fitness
+    new.fitness = fit = fitness.__class__.__new__(fitness.__class__)
+    fit.wvalues = fitness.wvalues
+    return new

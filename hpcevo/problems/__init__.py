@@ -1,0 +1,21 @@
+"""Built-in problems: factories that take keyword options and return a DEAP toolbox.
+
+Importing this package is cheap: deap.tools and deap.creator are loaded only when a factory runs.
+"""
+
+from .functions import ackley, rastrigin, rosenbrock, schwefel, sphere
+from .onemax import onemax
+from .zdt import zdt1
+
+__all__ = ["BUILTIN", "ackley", "onemax", "rastrigin", "rosenbrock", "schwefel", "sphere", "zdt1"]
+
+# name -> (factory, one-line description for `python -m hpcevo problems`).
+BUILTIN = {
+    "onemax": (onemax, "OneMax bit string, maximise the ones; options: length (100), indpb (0.05)"),
+    "sphere": (sphere, "Sphere function on [-5.12, 5.12]^d, minimise; options: dimension (30)"),
+    "rastrigin": (rastrigin, "Rastrigin function on [-5.12, 5.12]^d, minimise; options: dimension (30)"),
+    "ackley": (ackley, "Ackley function on [-32.768, 32.768]^d, minimise; options: dimension (30)"),
+    "schwefel": (schwefel, "Schwefel function on [-500, 500]^d, minimise; options: dimension (30)"),
+    "rosenbrock": (rosenbrock, "Rosenbrock function on [-2.048, 2.048]^d, minimise; options: dimension (30, >= 2)"),
+    "zdt1": (zdt1, "ZDT1 two-objective problem on [0, 1]^d, minimise both (NSGA-II); options: dimension (30, >= 2)"),
+}

@@ -1,0 +1,136 @@
+"""Real-valued single-objective benchmarks (sphere, Rastrigin, Ackley, Schwefel, Rosenbrock), minimised.
+
+`eval_*` take a sequence of floats and return a 1-tuple (DEAP fitness values); the factories of the
+same names without the prefix build a ready toolbox. All have global minimum 0.
+"""
+
+import math
+from functools import partial
+
+from deap import base
+
+from .common import check_int, clipped, creator_class, uniform_gene
+
+__all__ = [
+    "BOUNDS",
+    "ackley",
+    "eval_ackley",
+    "eval_rastrigin",
+    "eval_rosenbrock",
+    "eval_schwefel",
+    "eval_sphere",
+    "rastrigin",
+    "rosenbrock",
+    "schwefel",
+    "sphere",
+]
+
+_TWO_PI = 2.0 * math.pi
+_SCHWEFEL_C = 418.9829
+
+# Standard search domains, the same bound for every gene: name -> (low, up).
+BOUNDS = {
+    "sphere": (-5.12, 5.12),
+    "rastrigin": (-5.12, 5.12),
+    "ackley": (-32.768, 32.768),
+    "schwefel": (-500.0, 500.0),
+    "rosenbrock": (-2.048, 2.048),
+}
+
+
+def eval_sphere(x):
+    """Sphere: sum x_i^2; minimum 0 at the origin."""
+    total = 0.0
+    for v in x:
+        total += v * v
+    return (total,)
+
+
+def eval_rastrigin(x):
+    """Rastrigin: 10 d + sum (x_i^2 - 10 cos(2 pi x_i)); minimum 0 at the origin."""
+    cos = math.cos
+    squares = 0.0
+    cosines = 0.0
+    for v in x:
+        squares += v * v
+        cosines += cos(_TWO_PI * v)
+    return (10.0 * len(x) + squares - 10.0 * cosines,)
+
+
+def eval_ackley(x):
+    """Ackley (a=20, b=0.2, c=2 pi); minimum 0 at the origin."""
+    cos = math.cos
+    squares = 0.0
+    cosines = 0.0
+    for v in x:
+        squares += v * v
+        cosines += cos(_TWO_PI * v)
+    n = len(x)
+    return (-20.0 * math.exp(-0.2 * math.sqrt(squares / n)) - math.exp(cosines / n) + 20.0 + math.e,)
+
+
+def eval_schwefel(x):
+    """Schwefel: 418.9829 d - sum x_i sin(sqrt|x_i|); minimum ~0 at x_i = 420.9687."""
+    sin = math.sin
+    sqrt = math.sqrt
+    total = _SCHWEFEL_C * len(x)
+    for v in x:
+        total -= v * sin(sqrt(abs(v)))
+    return (total,)
+
+
+def eval_rosenbrock(x):
+    """Rosenbrock: sum 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2; minimum 0 at all ones."""
+    total = 0.0
+    prev = x[0]
+    for i in range(1, len(x)):
+        cur = x[i]
+        a = cur - prev * prev
+        b = 1.0 - prev
+        total += 100.0 * a * a + b * b
+        prev = cur
+    return (total,)
+
+
+def _real_toolbox(name, evaluate, dimension):
+    """Build the shared real-vector toolbox: uniform init, clipped cxBlend and clipped mutGaussian."""
+    from deap import tools
+
+    low, up = BOUNDS[name]
+    fitness = creator_class("HpcevoFitnessMin", base.Fitness, weights=(-1.0,))
+    individual = creator_class("HpcevoRealIndividual", list, fitness=fitness)
+    toolbox = base.Toolbox()
+    toolbox.register("individual", tools.initRepeat, individual, partial(uniform_gene, low, up), dimension)
+    toolbox.register("population", tools.initRepeat, list, toolbox.individual)
+    toolbox.register("evaluate", evaluate)
+    toolbox.register("mate", clipped, tools.cxBlend, alpha=0.5, low=low, up=up)
+    toolbox.register(
+        "mutate", clipped, tools.mutGaussian, mu=0.0, sigma=0.1 * (up - low), indpb=1.0 / dimension, low=low, up=up
+    )
+    toolbox.register("select", tools.selTournament, tournsize=3)
+    return toolbox
+
+
+def sphere(dimension=30):
+    """Toolbox for the sphere function on [-5.12, 5.12]^dimension."""
+    return _real_toolbox("sphere", eval_sphere, check_int("dimension", dimension, 1))
+
+
+def rastrigin(dimension=30):
+    """Toolbox for the Rastrigin function on [-5.12, 5.12]^dimension."""
+    return _real_toolbox("rastrigin", eval_rastrigin, check_int("dimension", dimension, 1))
+
+
+def ackley(dimension=30):
+    """Toolbox for the Ackley function on [-32.768, 32.768]^dimension."""
+    return _real_toolbox("ackley", eval_ackley, check_int("dimension", dimension, 1))
+
+
+def schwefel(dimension=30):
+    """Toolbox for the Schwefel function on [-500, 500]^dimension."""
+    return _real_toolbox("schwefel", eval_schwefel, check_int("dimension", dimension, 1))
+
+
+def rosenbrock(dimension=30):
+    """Toolbox for the Rosenbrock function on [-2.048, 2.048]^dimension (needs dimension >= 2 to be non-trivial)."""
+    return _real_toolbox("rosenbrock", eval_rosenbrock, check_int("dimension", dimension, 2))

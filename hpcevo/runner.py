@@ -1,0 +1,169 @@
+"""`hpcevo run` from start to finish on every rank: config, problem, world checks, evolution, outputs.
+
+User mistakes are found once (config on rank 0, the problem on every rank), reported once by rank 0,
+and every rank returns status 2 together.  Anything else that goes wrong on any rank ends the whole
+job at once through `World.abort`, naming the rank and host.
+"""
+
+import dataclasses
+import sys
+import time
+import traceback
+
+from . import __version__
+from .comm import detect_world
+from .config import load_config
+from .engine import resolve_topology, run_islands
+from .errors import UserError, WorldError
+from .output import make_run_dir, write_config, write_results, write_summary
+from .problem import load_problem
+
+__all__ = ["run", "report_crash"]
+
+
+def _check_world(world, config):
+    """Raise WorldError when the launched ranks do not fit the config; return the number of groups."""
+    rpi = config.ranks_per_island
+    if world.size == 1:
+        return 1
+    if world.size % rpi:
+        raise WorldError(f"{world.size} ranks cannot be split into groups of ranks_per_island = {rpi}: launch a "
+                         f"multiple of {rpi} ranks (e.g. mpiexec -n {rpi * max(1, world.size // rpi)}) or change "
+                         f"--ranks-per-island.")
+    groups = world.size // rpi
+    if config.islands and config.islands < groups:
+        raise WorldError(f"islands = {config.islands} is fewer than the {groups} rank groups ({world.size} ranks / "
+                         f"ranks_per_island {rpi}): {groups - config.islands} group(s) would sit idle. Set islands to "
+                         f"at least {groups}, raise --ranks-per-island, or launch fewer ranks.")
+    if rpi > 1 and not world.thread_multiple():
+        raise WorldError("ranks_per_island > 1 needs an MPI initialised with MPI_THREAD_MULTIPLE (group leaders "
+                         "migrate while their executor serves workers), and this MPI did not grant it. Set "
+                         "MPI4PY_RC_THREAD_LEVEL=multiple, use an MPI built with thread support (e.g. the mpich "
+                         "extra: pip install 'hpcevo[mpich]'), or run with ranks_per_island = 1.")
+    return groups
+
+
+def _agree(world, error):
+    """All ranks exchange their user error (or None); rank 0 prints the first. True when all are fine."""
+    errors = world.allgather(error)
+    for rank, message in enumerate(errors):
+        if message is not None:
+            if world.rank == 0:
+                where = "" if rank == 0 else f" (on rank {rank})"
+                print(f"hpcevo: error{where}: {message}", file=sys.stderr, flush=True)
+            return False
+    return True
+
+
+def _rank0(world, step):
+    """Run `step` on rank 0 only and broadcast (value, error message)."""
+    payload = None
+    if world.rank == 0:
+        try:
+            payload = (step(), None)
+        except UserError as exc:
+            payload = (None, str(exc))
+    return world.bcast(payload)
+
+
+def run(config_path, overrides, out=sys.stdout):
+    """Run the search described by the config file and flags; returns the exit status."""
+    world = detect_world()
+
+    def prepare():
+        config = load_config(config_path, overrides)
+        return config.resolve(_check_world(world, config))
+
+    config, error = _rank0(world, prepare)
+    if not _agree(world, error):
+        return 2
+    try:
+        problem, error = load_problem(config.problem, config.problem_options, config.algorithm), None
+        resolve_topology(config.topology)
+    except UserError as exc:
+        problem, error = None, str(exc)
+    if not _agree(world, error):
+        return 2
+    if config.algorithm == "auto":
+        config = dataclasses.replace(config, algorithm="nsga2" if problem.n_objectives > 1 else "simple")
+    if world.size == 1 and config.ranks_per_island > 1:
+        print("hpcevo: note: one process runs every island; ranks_per_island applies under mpiexec.",
+              file=sys.stderr)
+
+    def start():
+        run_dir = make_run_dir(config.out, config.problem)
+        write_config(run_dir, dataclasses.replace(config, out=str(run_dir)))
+        return str(run_dir)
+
+    run_dir, error = _rank0(world, start)
+    if not _agree(world, error if world.rank == 0 else None):
+        return 2
+    backend = world.backend(config.ranks_per_island)
+    if world.rank == 0 and config.progress:
+        print(f"hpcevo {__version__}: {config.problem}, {config.islands} islands x {config.population} "
+              f"({config.algorithm}), {config.generations} generations, {world.size} rank(s) in "
+              f"{backend.n_groups} group(s), seed {config.seed} -> {run_dir}", file=out, flush=True)
+    with backend.serving(problem, config.chunksize) as evaluator:
+        if evaluator is None:
+            return 0
+        try:
+            results = run_islands(config, problem, backend, evaluator, out=out)
+        except BaseException:  # abort from here: leaving the executor would wait on its workers
+            report_crash(crash_text(), 130 if isinstance(sys.exc_info()[1], KeyboardInterrupt) else 1)
+    if world.rank == 0:
+        _finish(world, config, problem, run_dir, results, backend, out)
+    return 0
+
+
+def _finish(world, config, problem, run_dir, results, backend, out):
+    t0 = time.perf_counter()
+    hof = write_results(run_dir, config, problem, results)
+    islands = results["islands"]
+    evaluations = sum(r["evaluations"] for r in islands)
+    wall = results["wall_seconds"]
+    eval_s = sum(r["eval_seconds"] for r in islands)
+    step_s = sum(r["step_seconds"] for r in islands)
+    summary = {
+        "problem": config.problem, "seed": config.seed, "ranks": world.size, "groups": backend.n_groups,
+        "ranks_per_island": config.ranks_per_island if world.size > 1 else 1, "islands": config.islands,
+        "generations": config.generations, "evaluations": evaluations, "wall_seconds": wall,
+        "evaluations_per_second": evaluations / wall if wall > 0 else None,
+        "seconds": {"evaluation": eval_s, "variation": step_s - eval_s,
+                    "migration": results["migration_seconds"], "output": None},
+        "migration_share": results["migration_seconds"] / wall if wall > 0 else None,
+        "best": {"fitness": list(hof[0].fitness.values), "individual": str(hof[0])} if hof else None,
+        "versions": _versions(),
+    }
+    summary["seconds"]["output"] = time.perf_counter() - t0
+    write_summary(run_dir, summary)
+    if config.progress:
+        best = "/".join(f"{v:.6g}" for v in hof[0].fitness.values) if hof else "n/a"
+        print(f"done: {evaluations:,} evaluations in {wall:.2f}s ({evaluations / max(wall, 1e-9):,.0f}/s), "
+              f"best {best}; results in {run_dir}", file=out, flush=True)
+
+
+def _versions():
+    from importlib.metadata import version
+
+    import mpi4py
+    from mpi4py import MPI
+
+    return {"hpcevo": __version__, "deap": version("deap"), "mpi4py": mpi4py.__version__,
+            "mpi": MPI.Get_library_version().splitlines()[0].strip(), "python": sys.version.split()[0]}
+
+
+def report_crash(exc_text, status=1):
+    """Print what failed where, then end every rank of the job (never returns)."""
+    try:
+        world = detect_world()
+    except WorldError:
+        world = None
+    where = world.where if world is not None else "this process"
+    print(f"hpcevo: {where} failed; ending the whole job.\n{exc_text}", file=sys.stderr, flush=True)
+    if world is None:
+        sys.exit(status)
+    world.abort(status)
+
+
+def crash_text():
+    return traceback.format_exc().rstrip()
