@@ -8,6 +8,7 @@ import copy
 import importlib
 import math
 import pickle
+import random
 import traceback
 from dataclasses import dataclass
 
@@ -85,16 +86,21 @@ def _factory(name):
     return import_object(name, "problem factory")
 
 
-def load_problem(name, options, algorithm):
-    """Build the problem, check it (entries, one individual, one evaluation, pickling) and wrap it."""
+def load_problem(name, options, algorithm, on_error="raise"):
+    """Build the problem, check it (entries, one individual, one evaluation, pickling) and wrap it.
+
+    The sample individual is drawn from a fixed seed, so every rank checks the same one.  An evaluation
+    that raises on it is a problem error only with on_error = "raise" (penalize expects some to fail).
+    """
     factory = _factory(name)
     try:
         toolbox = factory(**options)
     except (TypeError, ValueError) as exc:
         raise ProblemError(f"problem {name!r} refused its options {options}: {exc}. "
                            f"Set [problem_options] in the config to what the factory accepts.") from None
-    except Exception:
-        raise ProblemError(f"problem factory {name!r} raised:\n{traceback.format_exc(limit=-3).rstrip()}") from None
+    except Exception as exc:
+        raise ProblemError(f"problem factory {name!r} raised {type(exc).__name__}: {exc} ({_origin(exc)}). "
+                           f"Fix the factory; it runs on every rank before the search starts.") from None
     required = ["evaluate", "mate", "mutate"] + ([] if algorithm == "nsga2" else ["select"])
     missing = [entry for entry in required if not callable(getattr(toolbox, entry, None))]
     if not (callable(getattr(toolbox, "individual", None)) or callable(getattr(toolbox, "population", None))):
@@ -103,27 +109,40 @@ def load_problem(name, options, algorithm):
         raise ProblemError(f"problem {name!r}: the toolbox returned by the factory lacks {', '.join(missing)}. "
                            f"Register them with toolbox.register(...) before returning it.")
     problem = Problem(name, toolbox, (), None)
+    saved = random.getstate()
     try:
+        random.seed(0)
         sample = problem.population(2)[0]
     except Exception as exc:
         raise ProblemError(f"problem {name!r}: making an individual failed with {type(exc).__name__}: {exc}.") from None
+    finally:
+        random.setstate(saved)
     weights = getattr(getattr(sample, "fitness", None), "weights", None)
     if not weights:
         raise ProblemError(f"problem {name!r}: individuals need a `fitness` attribute whose class has `weights` "
                            f"(creator.create('FitnessMax', base.Fitness, weights=(1.0,))).")
     problem.weights = tuple(weights)
-    _check_evaluate(problem, sample)
+    _check_evaluate(problem, sample, on_error)
     _check_pickle(problem, sample)
     problem.clone = make_clone(toolbox, sample)
     return problem
 
 
-def _check_evaluate(problem, sample):
+def _origin(exc):
+    """Where an exception was raised, as 'file.py line N, in function'."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{frame.filename} line {frame.lineno}, in {frame.name}"
+
+
+def _check_evaluate(problem, sample, on_error):
     try:
         values = tuple(problem.toolbox.evaluate(sample))
     except Exception as exc:
-        raise ProblemError(f"problem {problem.name!r}: evaluate raised on a fresh individual: "
-                           f"{type(exc).__name__}: {exc}.") from None
+        if on_error == "penalize":
+            return
+        raise ProblemError(f"problem {problem.name!r}: evaluate raised {type(exc).__name__}: {exc} on a fresh "
+                           f"individual ({_origin(exc)}). Fix evaluate, or set on_error = \"penalize\" if some "
+                           f"individuals are expected to fail.") from None
     if len(values) != len(problem.weights):
         raise ProblemError(f"problem {problem.name!r}: evaluate returned {len(values)} value(s) {values!r} but the "
                            f"fitness has {len(problem.weights)} weight(s); return a tuple, e.g. `return (value,)`.")

@@ -78,7 +78,7 @@ def run(config_path, overrides, out=sys.stdout):
     if not _agree(world, error):
         return 2
     try:
-        problem, error = load_problem(config.problem, config.problem_options, config.algorithm), None
+        problem, error = load_problem(config.problem, config.problem_options, config.algorithm, config.on_error), None
         resolve_topology(config.topology)
     except UserError as exc:
         problem, error = None, str(exc)
@@ -153,13 +153,16 @@ def _versions():
 
 
 def report_crash(exc_text, status=1):
-    """Print what failed where, then end every rank of the job (never returns)."""
+    """Print what failed where (or that Ctrl-C arrived), then end every rank of the job (never returns)."""
     try:
         world = detect_world()
     except WorldError:
         world = None
     where = world.where if world is not None else "this process"
-    print(f"hpcevo: {where} failed; ending the whole job.\n{exc_text}", file=sys.stderr, flush=True)
+    if status == 130:
+        print(f"hpcevo: interrupted (SIGINT) on {where}; ending the whole job.", file=sys.stderr, flush=True)
+    else:
+        print(f"hpcevo: {where} failed; ending the whole job.\n{exc_text}", file=sys.stderr, flush=True)
     if world is None:
         sys.exit(status)
     world.abort(status)

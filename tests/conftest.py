@@ -1,0 +1,37 @@
+"""Shared helpers: launching the real CLI (serially or under mpiexec) with a time bound."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
+RESULT_FILES = ("logbook.csv", "migrations.csv", "hall_of_fame.json")
+
+
+def hpcevo(args, ranks=None, timeout=120, env=None, cwd=None):
+    """Run `python -m hpcevo ARGS` (under `mpiexec -n ranks` when given); returns CompletedProcess.
+
+    The time bound turns a deadlock into a test failure instead of a stuck CI job.
+    """
+    cmd = [sys.executable, "-m", "hpcevo", *map(str, args)]
+    if ranks is not None:
+        if MPIEXEC is None:
+            pytest.fail("mpiexec not found: install the test extras (pip install -e '.[mpich,test]')")
+        cmd = [MPIEXEC, "-n", str(ranks), *cmd]
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "MPIEXEC_TIMEOUT": str(timeout), **(env or {})}
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 10, env=full_env, cwd=cwd)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{' '.join(cmd)} did not finish within {timeout + 10}s (hang?)\n{exc.stderr}")
+
+
+def same_results(dir_a, dir_b):
+    """Assert the result files of two runs are byte-identical."""
+    for name in RESULT_FILES:
+        a, b = (Path(dir_a) / name).read_bytes(), (Path(dir_b) / name).read_bytes()
+        assert a == b, f"{name} differs between {dir_a} and {dir_b}"

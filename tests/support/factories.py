@@ -1,0 +1,128 @@
+"""Problem factories for tests: well-behaved, broken in specific ways, or failing on one rank."""
+
+import os
+import random
+import time
+
+from deap import base, tools
+
+from hpcevo.problems import onemax, rastrigin
+from hpcevo.problems.common import creator_class
+
+
+def _rank():
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.Get_rank()
+
+
+def plain_toolbox(length=20):
+    """A DEAP script's own toolbox, as a user would write it (no hpcevo helpers)."""
+    fitness = creator_class("TestFitnessMax", base.Fitness, weights=(1.0,))
+    individual = creator_class("TestIndividual", list, fitness=fitness)
+    tb = base.Toolbox()
+    tb.register("attr", random.randint, 0, 1)
+    tb.register("individual", tools.initRepeat, individual, tb.attr, length)
+    tb.register("population", tools.initRepeat, list, tb.individual)
+    tb.register("evaluate", count_ones)
+    tb.register("mate", tools.cxTwoPoint)
+    tb.register("mutate", tools.mutFlipBit, indpb=0.05)
+    tb.register("select", tools.selTournament, tournsize=3)
+    return tb
+
+
+def count_ones(ind):
+    return (float(sum(ind)),)
+
+
+def missing_entries():
+    tb = plain_toolbox()
+    tb.unregister("mate")
+    tb.unregister("select")
+    return tb
+
+
+def wrong_length():
+    tb = plain_toolbox()
+    tb.register("evaluate", _two_values)
+    return tb
+
+
+def _two_values(ind):
+    return 1.0, 2.0
+
+
+def raising_factory():
+    raise RuntimeError("cannot reach the licence server")
+
+
+def unpicklable_individual():
+    tb = plain_toolbox()
+    base_individual = tb.individual
+
+    def individual():
+        ind = base_individual()
+        ind.handle = lambda: None  # a lambda attribute makes the individual unpicklable
+        return ind
+
+    tb.register("individual", individual)
+    tb.unregister("population")
+    return tb
+
+
+def flaky(rate=0.2, length=30):
+    """OneMax whose evaluate raises ZeroDivisionError for a fixed share of individuals."""
+    tb = onemax(length=length)
+    tb.register("evaluate", _flaky_eval, rate=rate)
+    return tb
+
+
+def _flaky_eval(ind, rate):
+    # Deterministic in the individual, so the failures are the same in every launch mode.
+    if hash(tuple(ind)) % 1000 < rate * 1000:
+        raise ZeroDivisionError("strategy divided by zero")
+    return (float(sum(ind)),)
+
+
+def fail_on_rank(rank=2, after=3, mode="raise", dimension=5):
+    """Rastrigin that, on one MPI rank, raises (or os._exit's) after `after` evaluations there."""
+    tb = rastrigin(dimension=dimension)
+    tb.register("evaluate", _fail_on_rank_eval, evaluate=tb.evaluate, rank=rank, after=after, mode=mode,
+                counter=[0])
+    return tb
+
+
+def _fail_on_rank_eval(ind, evaluate, rank, after, mode, counter):
+    if _rank() == rank:
+        counter[0] += 1
+        if counter[0] > after:
+            if mode == "exit":
+                os._exit(3)
+            if mode == "hang":
+                time.sleep(3600)
+            raise RuntimeError(f"injected failure on rank {rank}")
+    return evaluate(ind)
+
+
+def slow(delay=0.001, dimension=10):
+    """Rastrigin that sleeps `delay` seconds per evaluation (an expensive fitness)."""
+    tb = rastrigin(dimension=dimension)
+    tb.register("evaluate", _slow_eval, evaluate=tb.evaluate, delay=delay)
+    return tb
+
+
+def _slow_eval(ind, evaluate, delay):
+    time.sleep(delay)
+    return evaluate(ind)
+
+
+def crash_topology(n_islands, epoch, rng):
+    """A custom topology that raises at the second epoch (rank 0 fails mid-run)."""
+    if epoch == 1:
+        raise ValueError("topology bug")
+    return [(i, (i + 1) % n_islands) for i in range(n_islands)]
+
+
+def star(n_islands, epoch, rng):
+    """A custom topology: every island sends to island 0."""
+    return [(i, 0) for i in range(1, n_islands)]
