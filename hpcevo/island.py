@@ -14,7 +14,14 @@ from .algorithms import STEPS
 from .errors import EvaluationError
 from .policies import REPLACEMENTS, SELECTIONS
 
-__all__ = ["Island", "stat_columns"]
+__all__ = ["Island", "stat_columns", "new_hall_of_fame"]
+
+
+def new_hall_of_fame(problem, size):
+    """A Pareto front for several objectives, else a hall of fame of `size`; duplicates by problem.similar."""
+    if problem.n_objectives > 1:
+        return tools.ParetoFront(similar=problem.similar)
+    return tools.HallOfFame(size, similar=problem.similar)
 
 
 def stat_columns(n_objectives):
@@ -34,7 +41,7 @@ class Island:
         self.step = STEPS[config.algorithm]
         self.rng = rng
         self.population = []
-        self.hof = tools.ParetoFront() if problem.n_objectives > 1 else tools.HallOfFame(config.hall_of_fame)
+        self.hof = new_hall_of_fame(problem, config.hall_of_fame)
         self.rows = []
         self.gen = 0
         self.evaluations = 0

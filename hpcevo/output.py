@@ -11,11 +11,11 @@ import json
 import os
 from pathlib import Path
 
-from deap import tools
+import numpy as np
 
-from .island import stat_columns
+from .island import new_hall_of_fame, stat_columns
 
-__all__ = ["make_run_dir", "write_config", "write_results", "write_summary", "merged_hall_of_fame"]
+__all__ = ["make_run_dir", "write_config", "write_results", "write_summary", "merged_hall_of_fame", "readable"]
 
 
 def make_run_dir(out, problem_name):
@@ -61,19 +61,24 @@ def _csv(rows, columns):
     return buf.getvalue()
 
 
-def merged_hall_of_fame(island_results, n_objectives, size):
+def merged_hall_of_fame(island_results, problem, size):
     """The best individuals across islands (a Pareto front when several objectives), in a fixed order."""
-    hof = tools.ParetoFront() if n_objectives > 1 else tools.HallOfFame(size)
+    hof = new_hall_of_fame(problem, size)
     for result in island_results:
         hof.update(result["hof"])
     return list(hof)
+
+
+def readable(ind):
+    """The individual as text: `str()` (a GP tree prints as its expression), full precision for arrays."""
+    return str(ind.tolist()) if isinstance(ind, np.ndarray) else str(ind)
 
 
 def _hof_json(hof, weights):
     entries = []
     for rank, ind in enumerate(hof):
         entries.append({"rank": rank, "island": getattr(ind, "_hpcevo_island", None),
-                        "fitness": [float(v) for v in ind.fitness.values], "individual": str(ind)})
+                        "fitness": [float(v) for v in ind.fitness.values], "individual": readable(ind)})
     return json.dumps({"weights": list(weights), "individuals": entries}, indent=1) + "\n"
 
 
@@ -86,7 +91,7 @@ def write_results(run_dir, config, problem, results):
     _atomic_write(run_dir / "logbook.csv", _csv(rows, columns))
     _atomic_write(run_dir / "migrations.csv",
                   _csv(results["migrations"], ["epoch", "src", "dst", "count", "best_fitness"]))
-    hof = merged_hall_of_fame(islands, problem.n_objectives, config.hall_of_fame)
+    hof = merged_hall_of_fame(islands, problem, config.hall_of_fame)
     _atomic_write(run_dir / "hall_of_fame.json", _hof_json(hof, problem.weights))
     failures = [f"island {r['index']}: {text}" for r in islands for text in r["failures"].values()]
     if failures:

@@ -6,12 +6,14 @@ A factory returns a plain `deap.base.Toolbox` with `individual` or `population`,
 
 import copy
 import importlib
+import operator
 import math
 import pickle
 import random
 import traceback
 from dataclasses import dataclass
 
+import numpy as np
 from deap import gp
 
 from . import pickling  # noqa: F401  (installs the by-name class reducers before anything is pickled)
@@ -30,6 +32,7 @@ class Problem:
     toolbox: object
     weights: tuple
     clone: object
+    similar: object = operator.eq
 
     @property
     def n_objectives(self):
@@ -125,6 +128,8 @@ def load_problem(name, options, algorithm, on_error="raise"):
     _check_evaluate(problem, sample, on_error)
     _check_pickle(problem, sample)
     problem.clone = make_clone(toolbox, sample)
+    if isinstance(sample, np.ndarray):  # `==` is elementwise for arrays; halls of fame need one bool
+        problem.similar = np.array_equal
     return problem
 
 

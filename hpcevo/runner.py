@@ -15,7 +15,7 @@ from .comm import detect_world
 from .config import load_config
 from .engine import resolve_topology, run_islands
 from .errors import UserError, WorldError
-from .output import make_run_dir, write_config, write_results, write_summary
+from .output import make_run_dir, readable, write_config, write_results, write_summary
 from .problem import load_problem
 
 __all__ = ["run", "report_crash"]
@@ -131,7 +131,7 @@ def _finish(world, config, problem, run_dir, results, backend, out):
         "seconds": {"evaluation": eval_s, "variation": step_s - eval_s,
                     "migration": results["migration_seconds"], "output": None},
         "migration_share": results["migration_seconds"] / wall if wall > 0 else None,
-        "best": {"fitness": list(hof[0].fitness.values), "individual": str(hof[0])} if hof else None,
+        "best": {"fitness": list(hof[0].fitness.values), "individual": readable(hof[0])} if hof else None,
         "versions": _versions(),
     }
     summary["seconds"]["output"] = time.perf_counter() - t0

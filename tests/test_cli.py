@@ -19,6 +19,7 @@ CASES = {
                                        "--algorithm", "mu_plus_lambda", "--cxpb", 0.5, "--mutpb", 0.3,
                                        "--topology", "tests.support.factories:star"],
     "user-toolbox-flaky": ["--problem", "tests.support.factories:flaky", "--islands", 4],
+    "numpy-individuals": ["--problem", "tests.support.factories:numpy_individuals", "--islands", 5],
 }
 
 

@@ -126,3 +126,24 @@ def crash_topology(n_islands, epoch, rng):
 def star(n_islands, epoch, rng):
     """A custom topology: every island sends to island 0."""
     return [(i, 0) for i in range(1, n_islands)]
+
+
+def numpy_individuals(dimension=6):
+    """Individuals that are numpy arrays (as in DEAP's numpy examples): clone and hall of fame must cope."""
+    import numpy as np
+
+    from hpcevo.problems.functions import eval_sphere
+
+    fitness = creator_class("TestFitnessMinNp", base.Fitness, weights=(-1.0,))
+    individual = creator_class("TestNumpyIndividual", np.ndarray, fitness=fitness)
+    tb = base.Toolbox()
+    tb.register("individual", _numpy_individual, individual, dimension)
+    tb.register("evaluate", eval_sphere)
+    tb.register("mate", tools.cxTwoPoint)
+    tb.register("mutate", tools.mutGaussian, mu=0.0, sigma=0.5, indpb=0.3)
+    tb.register("select", tools.selTournament, tournsize=3)
+    return tb
+
+
+def _numpy_individual(cls, dimension):
+    return cls([random.uniform(-5, 5) for _ in range(dimension)])
