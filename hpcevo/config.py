@@ -6,6 +6,7 @@ Every setting can come from the TOML file or from a flag (flags win).  Problem p
 
 import dataclasses
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,7 @@ _CHOICES = {
     "algorithm": ALGORITHMS,
     "on_error": ("raise", "penalize"),
 }
+_TOPOLOGY_NAMES = ("ring", "random", "complete", "none")
 _POSITIVE = ("population", "generations", "migration_interval", "ranks_per_island", "chunksize", "hall_of_fame")
 
 
@@ -118,65 +120,84 @@ def _read_toml(path):
 
 def load_config(path=None, overrides=None):
     """Build a validated Config from defaults, the TOML file at `path` and `overrides` (flags win)."""
-    values = {}
+    values, origins = {}, {}
     if path is not None:
         for key, value in _read_toml(path).items():
             if key not in _FIELDS:
                 raise ConfigError(f"config file {path}: unknown key \"{key}\".{_suggest(key, list(_FIELDS))} "
                                   f"Known keys: {', '.join(_FIELDS)}.")
             values[key] = _check_type(key, value, f"config file {path}")
+            origins[key] = f"config file {path}"
     for key, value in (overrides or {}).items():
         if value is None:
             continue
+        flag = f"flag --{key.replace('_', '-')}"
+        if key not in _FIELDS:
+            raise ConfigError(f"unknown setting {key!r}.{_suggest(key, list(_FIELDS))}")
+        value = _check_type(key, value, flag)
         if key == "problem_options":  # --option KEY=VALUE adds to the file's table instead of replacing it
             value = {**values.get("problem_options", {}), **value}
-        values[key] = _check_type(key, value, f"flag --{key.replace('_', '-')}")
+        values[key] = value
+        origins[key] = flag
     config = Config(**values)
-    _validate(config, f"config file {path}" if path else "configuration")
+    _validate(config, lambda *keys: " and ".join(sorted({origins[k] for k in keys if k in origins})) or "defaults")
     return config
 
 
 def _validate(c, where):
+    """Check every setting; `where(*keys)` names the file and/or flags that gave those keys."""
     for name in _POSITIVE:
         if getattr(c, name) < 1:
-            raise ConfigError(f"{where}: {name} must be at least 1, got {getattr(c, name)}.")
+            raise ConfigError(f"{where(name)}: {name} must be at least 1, got {getattr(c, name)}.")
     for name in ("islands", "migrants", "offspring", "seed"):
         if getattr(c, name) < 0:
-            raise ConfigError(f"{where}: {name} must be 0 or more, got {getattr(c, name)}.")
+            raise ConfigError(f"{where(name)}: {name} must be 0 or more, got {getattr(c, name)}.")
     if c.migrants >= c.population:
-        raise ConfigError(f"{where}: migrants ({c.migrants}) must be smaller than population ({c.population}).")
+        raise ConfigError(f"{where('migrants', 'population')}: migrants ({c.migrants}) must be smaller than "
+                          f"population ({c.population}).")
     for name, choices in _CHOICES.items():
         if getattr(c, name) not in choices:
-            raise ConfigError(f"{where}: {name} = {getattr(c, name)!r} is not one of {', '.join(choices)}."
+            raise ConfigError(f"{where(name)}: {name} = {getattr(c, name)!r} is not one of {', '.join(choices)}."
                               f"{_suggest(str(getattr(c, name)), choices)}")
-    if ":" not in c.topology and c.topology not in ("ring", "random", "complete", "none"):
-        raise ConfigError(f"{where}: topology = {c.topology!r} is not one of ring, random, complete, none, "
-                          f"nor a custom 'package.module:function'.{_suggest(c.topology, ['ring', 'random', 'complete', 'none'])}")
+    if ":" not in c.topology and c.topology not in _TOPOLOGY_NAMES:
+        raise ConfigError(f"{where('topology')}: topology = {c.topology!r} is not one of {', '.join(_TOPOLOGY_NAMES)}, "
+                          f"nor a custom 'package.module:function'.{_suggest(c.topology, _TOPOLOGY_NAMES)}")
     if not c.problem:
-        raise ConfigError(f"{where}: problem must name a built-in problem or 'package.module:factory'.")
+        raise ConfigError(f"{where('problem')}: problem must name a built-in problem or 'package.module:factory'.")
     for key, value in c.problem_options.items():
         if not isinstance(value, (int, float, str, bool)):
-            raise ConfigError(f"{where}: problem_options.{key} must be a number, string or boolean, got {value!r}.")
-    _validate_rates(c.cxpb, c.mutpb, c.algorithm, where)
+            raise ConfigError(f"{where('problem_options')}: problem_options.{key} must be a number, string or "
+                              f"boolean, got {value!r}.")
+    for name in ("cxpb", "mutpb"):
+        _validate_rates(getattr(c, name), name, where(name))
+    if c.algorithm == "mu_plus_lambda":
+        _validate_sum(c.cxpb, c.mutpb, where("cxpb", "mutpb", "algorithm"))
     for key, values in c.per_island.items():
         if key not in PER_ISLAND_KEYS:
-            raise ConfigError(f"{where}: per_island.{key} is not a per-island setting.{_suggest(key, PER_ISLAND_KEYS)} "
-                              f"Allowed: {', '.join(PER_ISLAND_KEYS)}.")
+            raise ConfigError(f"{where('per_island')}: per_island.{key} is not a per-island setting."
+                              f"{_suggest(key, PER_ISLAND_KEYS)} Allowed: {', '.join(PER_ISLAND_KEYS)}.")
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{where}: per_island.{key} must be a non-empty list (island i takes item i mod length).")
+            raise ConfigError(f"{where('per_island')}: per_island.{key} must be a non-empty list "
+                              f"(island i takes item i mod length).")
         for value in values:
-            _check_type(key, value, f"{where}: per_island.{key}")
-    for i in range(max(len(v) for v in c.per_island.values()) if c.per_island else 0):
+            _check_type(key, value, f"{where('per_island')}: per_island.{key}")
+            if key == "offspring" and value < 0:
+                raise ConfigError(f"{where('per_island')}: per_island.offspring values must be 0 or more.")
+    # island i takes item i mod len of each list: combinations repeat every lcm of the lengths
+    for i in range(math.lcm(*(len(v) for v in c.per_island.values())) if c.per_island else 0):
         p = c.island_params(i)
-        if p["offspring"] < 0:
-            raise ConfigError(f"{where}: per_island.offspring values must be 0 or more.")
-        _validate_rates(p["cxpb"], p["mutpb"], c.algorithm, f"{where}: per_island item {i}")
+        for name in ("cxpb", "mutpb"):
+            _validate_rates(p[name], name, f"{where('per_island')}: per_island, island {i}")
+        if c.algorithm == "mu_plus_lambda":
+            _validate_sum(p["cxpb"], p["mutpb"], f"{where('per_island', 'algorithm')}: per_island, island {i}")
 
 
-def _validate_rates(cxpb, mutpb, algorithm, where):
-    for name, value in (("cxpb", cxpb), ("mutpb", mutpb)):
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{where}: {name} must be between 0 and 1, got {value}.")
-    if algorithm == "mu_plus_lambda" and cxpb + mutpb > 1.0:
+def _validate_rates(value, name, where):
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{where}: {name} must be between 0 and 1, got {value}.")
+
+
+def _validate_sum(cxpb, mutpb, where):
+    if cxpb + mutpb > 1.0:
         raise ConfigError(f"{where}: with algorithm mu_plus_lambda, cxpb + mutpb must be at most 1 "
                           f"(got {cxpb} + {mutpb}); each offspring comes from crossover, mutation or reproduction.")

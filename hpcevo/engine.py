@@ -66,16 +66,11 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout):
         outgoing = {island.index: island.emigrants(config.migrants) if migrate else [] for island in islands}
         status = {island.index: (island.best(), island.evaluations) for island in islands}
         gathered = backend.gather((outgoing, status))
+        per_leader = None
         if backend.is_root:
-            routes = check_routes(topology(n, epoch, epoch_rng(config.seed, epoch)), n, config.topology) if migrate else []
-            all_out = {k: v for part, _ in gathered for k, v in part.items()}
-            incoming, records = route_migrants(all_out, routes, epoch)
-            migrations.extend(records)
-            per_leader = [{i: incoming.get(i, []) for i in part} for part, _ in gathered]
-            if backend.n_groups == 1:  # no message: copy as a message would, so every launch mode is alike
-                per_leader = pickle.loads(pickle.dumps(per_leader, pickle.HIGHEST_PROTOCOL))
-        else:
-            per_leader = None
+            routes = topology(n, epoch, epoch_rng(config.seed, epoch)) if migrate else []
+            per_leader = _route_on_root(gathered, check_routes(routes, n, config.topology), epoch, migrations,
+                                        copy=backend.n_groups == 1)
         mine = backend.scatter(per_leader)
         for island in islands:
             island.receive(mine.get(island.index, []))
@@ -85,6 +80,17 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout):
             statuses = {k: v for _, part in gathered for k, v in part.items()}
             _progress(config, problem.weights, epoch, epochs, statuses, clock, out)
     return _collect(backend, islands, migrations, epoch_times, clock)
+
+
+def _route_on_root(gathered, routes, epoch, migrations, copy):
+    """Rank 0: route every leader's emigrants, log the records, return what each leader receives."""
+    all_out = {k: v for part, _ in gathered for k, v in part.items()}
+    incoming, records = route_migrants(all_out, routes, epoch)
+    migrations.extend(records)
+    per_leader = [{i: incoming.get(i, []) for i in part} for part, _ in gathered]
+    if copy:  # no message was sent: copy as a message would, so every launch mode is alike
+        per_leader = pickle.loads(pickle.dumps(per_leader, pickle.HIGHEST_PROTOCOL))
+    return per_leader
 
 
 def _progress(config, weights, epoch, epochs, statuses, clock, out):

@@ -29,8 +29,11 @@ def _reduce_creator(cls):
 
 
 def _ephemeral_class(name, func, ret, id_):
-    """Return the process's ephemeral class named `name`, creating it only if absent."""
-    for cls in gp.MetaEphemeral.cache.values():
+    """Return the process's ephemeral class named `name` (the newest one), creating it only if absent."""
+    cls = gp.MetaEphemeral.cache.get(id_)
+    if cls is not None and cls.name == name:  # pickled in this very process
+        return cls
+    for cls in reversed(list(gp.MetaEphemeral.cache.values())):
         if cls.name == name:
             return cls
     return gp.MetaEphemeral(name, func, ret, id_)

@@ -22,9 +22,11 @@ def ranked_indices(population):
         # Stable sort on weighted value keeps ties in population order, so the result is deterministic.
         return sorted(range(n), key=lambda i: population[i].fitness.wvalues, reverse=True)
     order = []
-    ids = {id(ind): i for i, ind in enumerate(population)}
+    slots = {}  # id -> positions, so a population holding one object twice still yields a permutation
+    for i, ind in enumerate(population):
+        slots.setdefault(id(ind), []).append(i)
     for front in tools.sortNondominated(population, n):
-        positions = [ids[id(ind)] for ind in front]
+        positions = [slots[id(ind)].pop(0) for ind in front]
         crowd = _crowding(population, positions)
         order.extend(sorted(positions, key=lambda i: (-crowd[i], i)))
     return order

@@ -6,8 +6,8 @@ A factory returns a plain `deap.base.Toolbox` with `individual` or `population`,
 
 import copy
 import importlib
-import operator
 import math
+import operator
 import pickle
 import random
 import traceback
@@ -169,7 +169,8 @@ def make_clone(toolbox, sample):
     clone = getattr(toolbox, "clone", copy.deepcopy)
     if getattr(clone, "func", clone) is not copy.deepcopy:
         return clone
-    if isinstance(sample, list) and hasattr(sample, "__dict__") and all(isinstance(gene, _IMMUTABLE_GENES) for gene in sample):
+    immutable = all(isinstance(gene, _IMMUTABLE_GENES) for gene in sample) if isinstance(sample, list) else False
+    if immutable and hasattr(sample, "__dict__"):
         return _list_clone
     return copy.deepcopy
 

@@ -3,6 +3,8 @@
 A custom topology is any callable with that signature; `check_routes` validates what it returns.
 """
 
+import operator
+
 __all__ = ["ring", "random_permutation", "complete", "none", "TOPOLOGIES", "check_routes"]
 
 
@@ -14,7 +16,10 @@ def ring(n_islands, epoch, rng):
 
 
 def random_permutation(n_islands, epoch, rng):
-    """Each island sends to one other island, drawn per epoch as a random derangement from `rng`."""
+    """Each island sends to one other: a random cycle through all islands, drawn per epoch from `rng`.
+
+    A single cycle (not any derangement) keeps every epoch's graph connected, so good genes can reach every
+    island."""
     if n_islands < 2:
         return []
     order = list(range(n_islands))
@@ -39,7 +44,7 @@ TOPOLOGIES = {"ring": ring, "random": random_permutation, "complete": complete, 
 def check_routes(routes, n_islands, name="topology"):
     """Return `routes` as a sorted list of int pairs, or raise ValueError saying what is wrong."""
     try:
-        pairs = [(int(src), int(dst)) for src, dst in routes]
+        pairs = [(operator.index(src), operator.index(dst)) for src, dst in routes]
     except (TypeError, ValueError):
         raise ValueError(f"{name} must return a list of (src, dst) island pairs, got {routes!r:.200}") from None
     for src, dst in pairs:

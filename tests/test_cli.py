@@ -5,7 +5,6 @@ import socket
 import time
 
 import pytest
-
 from conftest import hpcevo, same_results
 
 SMALL = ["--population", 24, "--generations", 12, "--migration-interval", 4, "--migrants", 3, "--quiet"]

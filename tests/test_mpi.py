@@ -7,7 +7,6 @@ import io
 import socket
 
 import pytest
-
 from conftest import RESULT_FILES
 
 pytestmark = [pytest.mark.mpi(min_size=4), pytest.mark.timeout(120)]
