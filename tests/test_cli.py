@@ -1,11 +1,15 @@
 """The real CLI, launched as users launch it: serially and under `mpiexec -n 2/4`, failures included."""
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
-from conftest import hpcevo, same_results
+from conftest import MPIEXEC, ROOT, hpcevo, same_results
 
 SMALL = ["--population", 24, "--generations", 12, "--migration-interval", 4, "--migrants", 3, "--quiet"]
 
@@ -28,7 +32,7 @@ def test_results_identical_across_launch_modes(tmp_path, case):
     args = CASES[case] + SMALL
     serial = hpcevo(args + ["--out", tmp_path / "serial"])
     assert serial.returncode == 0, serial.stderr
-    for name, ranks, extra in (("n2", 2, []), ("n4", 4, []), ("n4g2", 4, ["--ranks-per-island", 2])):
+    for name, ranks, extra in (("n1", 1, []), ("n2", 2, []), ("n4", 4, []), ("n4g2", 4, ["--ranks-per-island", 2])):
         run = hpcevo(args + extra + ["--out", tmp_path / name], ranks=ranks)
         assert run.returncode == 0, run.stderr
         same_results(tmp_path / "serial", tmp_path / name)
@@ -193,3 +197,33 @@ def test_penalize_counts_failures(tmp_path):
     # the first failure of each kind is shown once per island, with its traceback
     assert run.stderr.count("ZeroDivisionError: strategy divided by zero") == 2
     assert "ZeroDivisionError" in (tmp_path / "r" / "errors.txt").read_text()
+
+
+def test_thread_level_too_low_for_groups(tmp_path):
+    """ranks_per_island > 1 without MPI_THREAD_MULTIPLE is refused with advice, not left to deadlock."""
+    run = hpcevo(["--ranks-per-island", 2, "--out", tmp_path / "r"], ranks=4, timeout=60,
+                 env={"MPI4PY_RC_THREAD_LEVEL": "single"})
+    assert run.returncode == 2
+    _once(run.stderr, "ranks_per_island > 1 needs an MPI initialised with MPI_THREAD_MULTIPLE")
+
+
+def test_ctrl_c_ends_every_rank(tmp_path):
+    """SIGINT to mpiexec (Ctrl-C) ends the whole job promptly with status 130 and no stray rank."""
+    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "hpcevo", "--problem", "tests.support.factories:slow",
+           "-O", "delay=0.005", "--islands", 2, "--population", 20, "--generations", 400, "--out", tmp_path / "r"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPIEXEC_TIMEOUT": "120"}
+    proc = subprocess.Popen(list(map(str, cmd)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:  # wait until the search is under way
+            if line.startswith("epoch 1/"):
+                break
+        proc.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert time.monotonic() - start < 30
+    assert proc.returncode == 130, err
+    assert "interrupted (SIGINT)" in err
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path / "r")], capture_output=True, text=True)
+    assert leftovers.stdout == ""
