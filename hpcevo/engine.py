@@ -41,6 +41,7 @@ class _Clock:
     def __init__(self):
         self.start = time.perf_counter()
         self.migration = 0.0
+        self.waiting = 0.0
 
 
 def run_islands(config, problem, backend, evaluator, out=sys.stdout):
@@ -62,10 +63,11 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout):
             island.evolve(gens, evaluator)
         done += gens
         t0 = time.perf_counter()
+        compute = t0 - t_epoch
         migrate = epoch < epochs - 1 and config.migrants > 0
         outgoing = {island.index: island.emigrants(config.migrants) if migrate else [] for island in islands}
         status = {island.index: (island.best(), island.evaluations) for island in islands}
-        gathered = backend.gather((outgoing, status))
+        gathered = backend.gather((outgoing, status, compute))
         per_leader = None
         if backend.is_root:
             routes = topology(n, epoch, epoch_rng(config.seed, epoch)) if migrate else []
@@ -74,20 +76,25 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout):
         mine = backend.scatter(per_leader)
         for island in islands:
             island.receive(mine.get(island.index, []))
-        clock.migration += time.perf_counter() - t0
+        spent = time.perf_counter() - t0
+        if backend.is_root:
+            # Rank 0's gather also waits for the slowest leader's epoch: count that as load imbalance.
+            wait = max(0.0, min(spent, max(c for _, _, c in gathered) - compute))
+            clock.waiting += wait
+            clock.migration += spent - wait
         epoch_times.append(time.perf_counter() - t_epoch)
         if backend.is_root:
-            statuses = {k: v for _, part in gathered for k, v in part.items()}
+            statuses = {k: v for _, part, _ in gathered for k, v in part.items()}
             _progress(config, problem.weights, epoch, epochs, statuses, clock, out)
     return _collect(backend, islands, migrations, epoch_times, clock)
 
 
 def _route_on_root(gathered, routes, epoch, migrations, copy):
     """Rank 0: route every leader's emigrants, log the records, return what each leader receives."""
-    all_out = {k: v for part, _ in gathered for k, v in part.items()}
+    all_out = {k: v for part, _, _ in gathered for k, v in part.items()}
     incoming, records = route_migrants(all_out, routes, epoch)
     migrations.extend(records)
-    per_leader = [{i: incoming.get(i, []) for i in part} for part, _ in gathered]
+    per_leader = [{i: incoming.get(i, []) for i in part} for part, _, _ in gathered]
     if copy:  # no message was sent: copy as a message would, so every launch mode is alike
         per_leader = pickle.loads(pickle.dumps(per_leader, pickle.HIGHEST_PROTOCOL))
     return per_leader
@@ -113,4 +120,5 @@ def _collect(backend, islands, migrations, epoch_times, clock):
         return None
     merged = sorted((r for part in results for r in part), key=lambda r: r["index"])
     return {"islands": merged, "migrations": migrations, "epoch_seconds": epoch_times,
-            "migration_seconds": clock.migration, "wall_seconds": time.perf_counter() - clock.start}
+            "migration_seconds": clock.migration, "waiting_seconds": clock.waiting,
+            "wall_seconds": time.perf_counter() - clock.start}

@@ -129,8 +129,10 @@ def _finish(world, config, problem, run_dir, results, backend, out):
         "generations": config.generations, "evaluations": evaluations, "wall_seconds": wall,
         "evaluations_per_second": evaluations / wall if wall > 0 else None,
         "seconds": {"evaluation": eval_s, "variation": step_s - eval_s,
-                    "migration": results["migration_seconds"], "output": None},
+                    "migration": results["migration_seconds"], "waiting": results["waiting_seconds"],
+                    "output": None},
         "migration_share": results["migration_seconds"] / wall if wall > 0 else None,
+        "waiting_share": results["waiting_seconds"] / wall if wall > 0 else None,
         "best": {"fitness": list(hof[0].fitness.values), "individual": readable(hof[0])} if hof else None,
         "versions": _versions(),
     }
