@@ -400,7 +400,7 @@ def section_serial(size, cli):
 
 def section_mpi(size, cli):
     reps, interval = size["repeats"], size["interval"]
-    cases = [(p, o, l, size["pop"], size["gens"]) for p, o, l in CHEAP]
+    cases = [(problem, options, label, size["pop"], size["gens"]) for problem, options, label in CHEAP]
     cases.append((*EXPENSIVE, size["slow_pop"], size["slow_gens"]))
     rows, ctx_rows, scoop_rows, verdicts, shares = [], [], [], [], {}
     use_scoop = scoop_available()
@@ -467,7 +467,7 @@ def section_mpi(size, cli):
 
 def section_migration(size, cli, shares):
     reps, interval = size["repeats"], size["interval"]
-    cases = [(p, o, l, size["pop"], size["gens"]) for p, o, l in CHEAP]
+    cases = [(problem, options, label, size["pop"], size["gens"]) for problem, options, label in CHEAP]
     cases.append((*EXPENSIVE, size["slow_pop"], size["slow_gens"]))
     rows, verdicts = [], []
     for problem, options, label, pop, gens in cases:

@@ -75,6 +75,12 @@ def detect_world():
     return world
 
 
+def _in_process(problem, where):
+    """An evaluator that evaluates in this process (no pickling)."""
+    evaluate, n_objectives = problem.toolbox.evaluate, problem.n_objectives
+    return lambda individuals: [evaluate_one(evaluate, ind, n_objectives, where) for ind in individuals]
+
+
 class SerialBackend:
     """All islands in this one process; evaluation in-process; gather/scatter are identities."""
 
@@ -97,8 +103,7 @@ class SerialBackend:
     def serving(self, problem, chunksize):
         """Yield an evaluator; every process of the group is a leader here."""
         install_local(problem, self.world.where)
-        evaluate, n_obj, where = problem.toolbox.evaluate, problem.n_objectives, self.world.where
-        yield lambda individuals: [evaluate_one(evaluate, ind, n_obj, where) for ind in individuals]
+        yield _in_process(problem, self.world.where)
 
 
 class MPIBackend:
@@ -132,8 +137,7 @@ class MPIBackend:
         """Leaders get an evaluator (yielded); workers serve evaluations and get None once released."""
         install_local(problem, self.world.where)
         if self.group_comm.Get_size() == 1:
-            evaluate, n_obj, where = problem.toolbox.evaluate, problem.n_objectives, self.world.where
-            yield lambda individuals: [evaluate_one(evaluate, ind, n_obj, where) for ind in individuals]
+            yield _in_process(problem, self.world.where)
             return
         from mpi4py.futures import MPICommExecutor
 

@@ -44,7 +44,7 @@ def _check_world(world, config):
 
 
 def _agree(world, error):
-    """All ranks exchange their user error (or None); rank 0 prints the first. True when all are fine."""
+    """All ranks exchange their own user error (or None); rank 0 prints the first. True when all are fine."""
     errors = world.allgather(error)
     for rank, message in enumerate(errors):
         if message is not None:
@@ -56,13 +56,14 @@ def _agree(world, error):
 
 
 def _rank0(world, step):
-    """Run `step` on rank 0 only and broadcast (value, error message)."""
+    """Run `step` on rank 0 only and broadcast (value, error message); rank 0 prints the error."""
     payload = None
     if world.rank == 0:
         try:
             payload = (step(), None)
         except UserError as exc:
             payload = (None, str(exc))
+            print(f"hpcevo: error: {exc}", file=sys.stderr, flush=True)
     return world.bcast(payload)
 
 
@@ -75,7 +76,7 @@ def run(config_path, overrides, out=sys.stdout):
         return config.resolve(_check_world(world, config))
 
     config, error = _rank0(world, prepare)
-    if not _agree(world, error):
+    if error:
         return 2
     try:
         problem, error = load_problem(config.problem, config.problem_options, config.algorithm, config.on_error), None
@@ -96,7 +97,7 @@ def run(config_path, overrides, out=sys.stdout):
         return str(run_dir)
 
     run_dir, error = _rank0(world, start)
-    if not _agree(world, error if world.rank == 0 else None):
+    if error:
         return 2
     backend = world.backend(config.ranks_per_island)
     if world.rank == 0 and config.progress:

@@ -66,7 +66,7 @@ def test_outputs_are_complete(tmp_path):
     assert all(0 <= entry["island"] < 6 for entry in hof["individuals"])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["evaluations"] == sum(int(line.split(",")[2]) for line in lines[1:])
-    assert set(summary["seconds"]) == {"evaluation", "variation", "migration", "output"}
+    assert set(summary["seconds"]) == {"evaluation", "variation", "migration", "waiting", "output"}
     assert summary["versions"]["mpi"].startswith("MPICH")
     config = (out / "config.toml").read_text()
     assert 'algorithm = "simple"' in config and "islands = 6" in config
