@@ -22,6 +22,8 @@ CASES = {
                                        "--algorithm", "mu_plus_lambda", "--cxpb", 0.5, "--mutpb", 0.3,
                                        "--topology", "tests.support.factories:star"],
     "user-toolbox-flaky": ["--problem", "tests.support.factories:flaky", "--islands", 4],
+    "gp-ephemerals": ["--problem", "tests.support.factories:symbolic_regression", "--islands", 4,
+                      "--topology", "complete"],
     "numpy-individuals": ["--problem", "tests.support.factories:numpy_individuals", "--islands", 5],
 }
 
@@ -38,6 +40,10 @@ def test_results_identical_across_launch_modes(tmp_path, case):
         same_results(tmp_path / "serial", tmp_path / name)
     summary = json.loads((tmp_path / "n4g2" / "summary.json").read_text())
     assert (summary["ranks"], summary["groups"], summary["ranks_per_island"]) == (4, 2, 2)
+    # migrants and gathered halls of fame went through pickle: duplicates must still be recognised
+    shown = [entry["individual"] for entry in json.loads((tmp_path / "n4" / "hall_of_fame.json").read_text())
+             ["individuals"]]
+    assert len(shown) == len(set(shown)) > 0
 
 
 def test_seed_changes_results(tmp_path):

@@ -1,10 +1,12 @@
 """Problem factories for tests: well-behaved, broken in specific ways, or failing on one rank."""
 
+import math
+import operator
 import os
 import random
 import time
 
-from deap import base, tools
+from deap import base, gp, tools
 
 from hpcevo.problems import onemax, rastrigin
 from hpcevo.problems.common import creator_class
@@ -147,3 +149,41 @@ def numpy_individuals(dimension=6):
 
 def _numpy_individual(cls, dimension):
     return cls([random.uniform(-5, 5) for _ in range(dimension)])
+
+
+def symbolic_regression(points=16):
+    """DEAP's symbolic-regression example (GP with an ephemeral constant): trees cross ranks as migrants."""
+
+    pset = gp.PrimitiveSet("MAIN", 1)
+    for func, arity in ((operator.add, 2), (operator.sub, 2), (operator.mul, 2), (_protected_div, 2),
+                        (operator.neg, 1), (math.cos, 1), (math.sin, 1)):
+        pset.addPrimitive(func, arity)
+    pset.addEphemeralConstant("test_rand101", _rand101)
+    pset.renameArguments(ARG0="x")
+    fitness = creator_class("TestFitnessMinGP", base.Fitness, weights=(-1.0,))
+    tree = creator_class("TestTree", gp.PrimitiveTree, fitness=fitness)
+    tb = base.Toolbox()
+    tb.register("expr", gp.genHalfAndHalf, pset=pset, min_=1, max_=2)
+    tb.register("individual", tools.initIterate, tree, tb.expr)
+    tb.register("evaluate", _symreg_error, pset=pset, xs=[i / points for i in range(-points, points)])
+    tb.register("select", tools.selTournament, tournsize=3)
+    tb.register("mate", gp.cxOnePoint)
+    tb.register("expr_mut", gp.genFull, min_=0, max_=2)
+    tb.register("mutate", gp.mutUniform, expr=tb.expr_mut, pset=pset)
+    limit = gp.staticLimit(key=operator.attrgetter("height"), max_value=12)
+    tb.decorate("mate", limit)
+    tb.decorate("mutate", limit)
+    return tb
+
+
+def _rand101():
+    return random.randint(-1, 1)
+
+
+def _protected_div(a, b):
+    return a / b if b else 1.0
+
+
+def _symreg_error(ind, pset, xs):
+    func = gp.compile(ind, pset)
+    return (math.fsum((func(x) - (x ** 4 + x ** 3 + x ** 2 + x)) ** 2 for x in xs) / len(xs),)
