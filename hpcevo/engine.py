@@ -50,7 +50,8 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout):
     n = config.islands
     streams = island_streams(config.seed, n)
     topology = resolve_topology(config.topology)
-    islands = [Island(i, config, problem, streams[i]) for i in backend.island_ids(n)]
+    reported = set()  # each kind of evaluation failure is printed once per process, not once per island
+    islands = [Island(i, config, problem, streams[i], reported) for i in backend.island_ids(n)]
     for island in islands:
         island.start(evaluator)
     epochs = math.ceil(config.generations / config.migration_interval)

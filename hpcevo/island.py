@@ -33,8 +33,9 @@ def stat_columns(n_objectives):
 class Island:
     """One island's state and the operations the engine applies to it."""
 
-    def __init__(self, index, config, problem, rng):
+    def __init__(self, index, config, problem, rng, reported=None):
         self.index = index
+        self.reported = set() if reported is None else reported  # failure kinds already printed by this process
         self.config = config
         self.problem = problem
         self.params = config.island_params(index)
@@ -94,11 +95,14 @@ class Island:
         detail = failure.traceback.rstrip() or f"{failure.kind}: {failure.message}"
         if self.config.on_error == "raise":
             raise EvaluationError(f"evaluation failed ({where}) and on_error = \"raise\":\n{detail}")
-        if failure.kind not in self.first_failures:
-            self.first_failures[failure.kind] = f"{where}:\n{detail}"
+        if failure.kind in self.first_failures:
+            return
+        self.first_failures[failure.kind] = f"{where}:\n{detail}"
+        if failure.kind not in self.reported:
+            self.reported.add(failure.kind)
             print(f"hpcevo: an evaluation failed ({where}); it gets the penalty fitness (on_error = \"penalize\"). "
-                  f"Later {failure.kind} failures are only counted (logbook.csv, column failures).\n{detail}",
-                  file=sys.stderr, flush=True)
+                  f"Later {failure.kind} failures are only counted (logbook.csv, column failures; errors.txt)."
+                  f"\n{detail}", file=sys.stderr, flush=True)
 
     def _record(self, nevals, failures):
         self.evaluations += nevals

@@ -93,12 +93,24 @@ def write_results(run_dir, config, problem, results):
                   _csv(results["migrations"], ["epoch", "src", "dst", "count", "best_fitness"]))
     hof = merged_hall_of_fame(islands, problem, config.hall_of_fame)
     _atomic_write(run_dir / "hall_of_fame.json", _hof_json(hof, problem.weights))
-    failures = [f"island {r['index']}: {text}" for r in islands for text in r["failures"].values()]
-    if failures:
-        _atomic_write(run_dir / "errors.txt", "\n\n".join(failures) + "\n")
+    if any(r["failures"] for r in islands):
+        _atomic_write(run_dir / "errors.txt", _errors_text(islands))
     timing_rows = [{"epoch": e, "seconds": s} for e, s in enumerate(results["epoch_seconds"])]
     _atomic_write(run_dir / "timings.csv", _csv(timing_rows, ["epoch", "seconds"]))
     return hof
+
+
+def _errors_text(islands):
+    """Each kind of failed evaluation once: the islands that saw it, then its first occurrence."""
+    kinds = {}
+    for result in islands:
+        for kind, text in result["failures"].items():
+            kinds.setdefault(kind, []).append((result["index"], text))
+    parts = []
+    for kind, seen in kinds.items():
+        where = ", ".join(str(index) for index, _ in seen)
+        parts.append(f"{kind} (islands {where}); first seen on {seen[0][1]}")
+    return "\n\n".join(parts) + "\n"
 
 
 def write_summary(run_dir, summary):

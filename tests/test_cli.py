@@ -200,9 +200,17 @@ def test_penalize_counts_failures(tmp_path):
     assert run.returncode == 0, run.stderr
     rows = (tmp_path / "r" / "logbook.csv").read_text().splitlines()[1:]
     assert sum(int(row.rsplit(",", 1)[1]) for row in rows) > 0
-    # the first failure of each kind is shown once per island, with its traceback
+    # the first failure of each kind is shown once per process (here one island each), with its traceback
     assert run.stderr.count("ZeroDivisionError: strategy divided by zero") == 2
-    assert "ZeroDivisionError" in (tmp_path / "r" / "errors.txt").read_text()
+    errors = (tmp_path / "r" / "errors.txt").read_text()
+    assert errors.startswith("ZeroDivisionError (islands 0, 1); first seen on island 0, generation ")
+    assert errors.count("Traceback") == 1
+
+
+def test_penalize_reports_each_kind_once_per_process(tmp_path):
+    run = hpcevo(["--problem", "tests.support.factories:flaky", "--islands", 4] + SMALL + ["--out", tmp_path / "r"])
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("ZeroDivisionError: strategy divided by zero") == 1
 
 
 def test_thread_level_too_low_for_groups(tmp_path):
