@@ -1,16 +1,27 @@
 """Shared helpers: launching the real CLI (serially or under mpiexec) with a time bound."""
 
 import os
+import random
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
 RESULT_FILES = ("logbook.csv", "migrations.csv", "hall_of_fame.json")
+
+
+@pytest.fixture(autouse=True)
+def keep_global_random():
+    """Tests may seed the global generators; give the next test the state it would have had."""
+    state, np_state = random.getstate(), np.random.get_state()
+    yield
+    random.setstate(state)
+    np.random.set_state(np_state)
 
 
 def hpcevo(args, ranks=None, timeout=120, env=None, cwd=None):

@@ -17,14 +17,6 @@ from hpcevo.problems import onemax, rastrigin
 from hpcevo.rng import island_streams
 
 
-@pytest.fixture(autouse=True)
-def keep_global_random():
-    state, np_state = random.getstate(), np.random.get_state()
-    yield
-    random.setstate(state)
-    np.random.set_state(np_state)
-
-
 def hpcevo_run(problem_name, options, algorithm="simple", check_on_error=None, **settings):
     """One serial run of the engine; returns (result, progress text)."""
     overrides = {"problem": problem_name, "problem_options": options, "algorithm": algorithm, "progress": False,

@@ -185,13 +185,6 @@ def test_import_object():
 # --- factories that load -------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def keep_global_random():
-    state, np_state = random.getstate(), np.random.get_state()
-    yield
-    random.setstate(state)
-    np.random.set_state(np_state)
-
 
 def test_plain_toolbox_loads():
     problem = load_problem(f"{F}:plain_toolbox", {"length": 12}, "simple")

@@ -13,15 +13,6 @@ from hpcevo.problems.common import creator_class
 from hpcevo.rng import IslandRandom, epoch_rng, island_streams
 
 
-@pytest.fixture(autouse=True)
-def keep_global_random():
-    """Tests here seed the global generators; give the next test the state it would have had."""
-    state, np_state = random.getstate(), np.random.get_state()
-    yield
-    random.setstate(state)
-    np.random.set_state(np_state)
-
-
 def draws(stream, n=5):
     with stream.active():
         return [random.random() for _ in range(n)] + list(np.random.random(n))
