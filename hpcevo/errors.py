@@ -1,6 +1,6 @@
 """Exception types: user mistakes (exit 2, one paragraph, no traceback) versus run failures."""
 
-__all__ = ["UserError", "ConfigError", "ProblemError", "WorldError", "EvaluationError"]
+__all__ = ["UserError", "ConfigError", "ProblemError", "WorldError", "EvaluationError", "Rejected"]
 
 
 class UserError(Exception):
@@ -23,3 +23,8 @@ class WorldError(UserError):
 
 class EvaluationError(RuntimeError):
     """An evaluation raised while on_error = "raise": ends the whole job."""
+
+
+class Rejected(Exception):
+    """Raise from `evaluate` to give an individual the penalty fitness on purpose (e.g. a strategy that
+    trades too rarely): counted in the logbook's `rejected` column, never reported as an error."""

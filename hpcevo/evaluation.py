@@ -8,7 +8,11 @@ import math
 import traceback
 from dataclasses import dataclass
 
-__all__ = ["Failure", "evaluate_one", "evaluate_remote", "install_local"]
+from .errors import Rejected
+
+__all__ = ["Failure", "evaluate_one", "evaluate_remote", "install_local", "REJECTED"]
+
+REJECTED = "Rejected"  # Failure.kind of an individual its evaluate rejected on purpose
 
 _LOCAL = {}  # per-process: the problem built by this rank and where it runs ("rank 3 on node12")
 
@@ -33,6 +37,8 @@ def evaluate_one(evaluate, individual, n_objectives, where):
     """Return (values, None) or (None, Failure): exceptions, wrong lengths and non-finite values fail."""
     try:
         values = tuple(float(v) for v in evaluate(individual))
+    except Rejected as exc:
+        return None, Failure(REJECTED, str(exc)[:500], "", where)
     except Exception as exc:  # user code may raise anything; the island decides what a failure means
         return None, Failure(type(exc).__name__, str(exc)[:500], traceback.format_exc(), where)
     if len(values) != n_objectives:

@@ -4,6 +4,7 @@ Islands are plain data driven by the engine; any rank (or the serial backend) ca
 and the results do not depend on which one does.
 """
 
+import functools
 import sys
 import time
 
@@ -12,6 +13,7 @@ from deap import tools
 
 from .algorithms import STEPS
 from .errors import EvaluationError
+from .evaluation import REJECTED
 from .policies import REPLACEMENTS, SELECTIONS
 
 __all__ = ["Island", "stat_columns", "new_hall_of_fame"]
@@ -56,39 +58,45 @@ class Island:
         t0 = time.perf_counter()
         with self.rng.active():
             self.population = self.problem.population(self.config.population)
-            failures = self._evaluate(self.population, evaluator)
-        self._record(len(self.population), failures)
+            self._counts = {"failures": 0, "rejected": 0}
+            self._evaluate(self.population, evaluator)
+        self._record(len(self.population))
         self.step_seconds += time.perf_counter() - t0
 
     def evolve(self, generations, evaluator):
         """Run `generations` generations of this island's algorithm."""
         t0 = time.perf_counter()
+        evaluate = functools.partial(self._evaluate, evaluator=evaluator)
         with self.rng.active():
             for _ in range(generations):
                 self.gen += 1
-                failures = []
-                evaluate = lambda inds: failures.append(self._evaluate(inds, evaluator))  # noqa: E731
+                self._counts = {"failures": 0, "rejected": 0}
                 self.population, nevals = self.step(self.population, self.problem.toolbox, self.params,
                                                     self.problem.clone, evaluate)
-                self._record(nevals, sum(failures))
+                self._record(nevals)
         self.step_seconds += time.perf_counter() - t0
 
     def _evaluate(self, individuals, evaluator):
+        """Evaluate, then give failed and rejected individuals the penalty fitness and count them."""
         t0 = time.perf_counter()
         results = evaluator(individuals)
         self.eval_seconds += time.perf_counter() - t0
-        penalty, failures = self.problem.penalty, 0
+        penalty = self.problem.penalty
         for ind, (values, failure) in zip(individuals, results):
-            if failure is not None:
-                failures += 1
-                self._failed(failure)
+            failed = failure is not None
+            if failed:
+                if failure.kind == REJECTED:
+                    self._counts["rejected"] += 1
+                else:
+                    self._counts["failures"] += 1
+                    self._failed(failure)
                 values = penalty
             ind.fitness.values = values
             try:
                 ind._hpcevo_island = self.index
+                ind._hpcevo_penalized = failed
             except AttributeError:
                 pass
-        return failures
 
     def _failed(self, failure):
         where = f"island {self.index}, generation {self.gen}, evaluated on {failure.where}"
@@ -104,18 +112,20 @@ class Island:
                   f"Later {failure.kind} failures are only counted (logbook.csv, column failures; errors.txt)."
                   f"\n{detail}", file=sys.stderr, flush=True)
 
-    def _record(self, nevals, failures):
+    def _record(self, nevals):
         self.evaluations += nevals
         self.hof.update(self.population)
         row = {"island": self.index, "gen": self.gen, "nevals": nevals}
-        values = np.array([ind.fitness.values for ind in self.population], dtype=float)
-        values = values[np.isfinite(values).all(axis=1)]  # penalised individuals are counted, not averaged
+        # penalised individuals are counted, not averaged
+        scored = [ind.fitness.values for ind in self.population if not getattr(ind, "_hpcevo_penalized", False)]
+        values = np.array(scored, dtype=float).reshape(len(scored), self.problem.n_objectives)
+        values = values[np.isfinite(values).all(axis=1)]
         names = stat_columns(self.problem.n_objectives)
         for j in range(self.problem.n_objectives):
             column = values[:, j]
             stats = (column.min(), column.max(), column.mean(), column.std()) if len(column) else (np.nan,) * 4
             row.update(zip(names[4 * j:4 * j + 4], map(float, stats)))
-        row["failures"] = failures
+        row.update(self._counts)
         self.rows.append(row)
 
     # -- migration -------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def write_results(run_dir, config, problem, results):
     run_dir = Path(run_dir)
     islands = results["islands"]
     rows = [row for result in islands for row in result["rows"]]
-    columns = ["island", "gen", "nevals"] + stat_columns(problem.n_objectives) + ["failures"]
+    columns = ["island", "gen", "nevals"] + stat_columns(problem.n_objectives) + ["failures", "rejected"]
     _atomic_write(run_dir / "logbook.csv", _csv(rows, columns))
     _atomic_write(run_dir / "migrations.csv",
                   _csv(results["migrations"], ["epoch", "src", "dst", "count", "best_fitness"]))

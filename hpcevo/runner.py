@@ -137,6 +137,9 @@ def _finish(world, config, problem, run_dir, results, backend, out):
         "best": {"fitness": list(hof[0].fitness.values), "individual": readable(hof[0])} if hof else None,
         "versions": _versions(),
     }
+    report = getattr(problem.toolbox, "report", None)
+    if callable(report):  # problem-specific outputs (e.g. the trading problem's strategies.csv)
+        report(run_dir, hof)
     summary["seconds"]["output"] = time.perf_counter() - t0
     write_summary(run_dir, summary)
     if config.progress:

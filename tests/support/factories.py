@@ -187,3 +187,19 @@ def _protected_div(a, b):
 def _symreg_error(ind, pset, xs):
     func = gp.compile(ind, pset)
     return (math.fsum((func(x) - (x ** 4 + x ** 3 + x ** 2 + x)) ** 2 for x in xs) / len(xs),)
+
+
+def picky(length=30, minimum=15):
+    """OneMax that rejects (hpcevo.errors.Rejected) individuals with fewer than `minimum` ones."""
+    tb = onemax(length=length)
+    tb.register("evaluate", _picky_eval, minimum=minimum)
+    tb.penalty = (0.0,)
+    return tb
+
+
+def _picky_eval(ind, minimum):
+    from hpcevo.errors import Rejected
+
+    if sum(ind) < minimum:
+        raise Rejected(f"only {sum(ind)} ones")
+    return (float(sum(ind)),)
