@@ -254,3 +254,11 @@ def test_rejected_individuals_are_counted_not_reported(tmp_path):
     assert not (tmp_path / "r" / "errors.txt").exists()
     hof = json.loads((tmp_path / "r" / "hall_of_fame.json").read_text())
     assert all(sum(map(int, entry["individual"][1:-1].split(","))) >= 15 for entry in hof["individuals"])
+
+
+def test_report_hook_runs_on_rank_0(tmp_path):
+    run = hpcevo(["--problem", "tests.support.factories:reporting", "--islands", 2] + SMALL
+                 + ["--out", tmp_path / "r"], ranks=2)
+    assert run.returncode == 0, run.stderr
+    best = json.loads((tmp_path / "r" / "hall_of_fame.json").read_text())["individuals"][0]
+    assert (tmp_path / "r" / "best.txt").read_text() == f"{best['individual']} {best['fitness'][0]}\n"

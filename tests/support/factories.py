@@ -203,3 +203,15 @@ def _picky_eval(ind, minimum):
     if sum(ind) < minimum:
         raise Rejected(f"only {sum(ind)} ones")
     return (float(sum(ind)),)
+
+
+def reporting(length=20):
+    """A toolbox with a report hook that writes the best individual to best.txt."""
+    tb = plain_toolbox(length)
+    tb.register("report", _write_best)
+    return tb
+
+
+def _write_best(run_dir, hall_of_fame):
+    with open(os.path.join(run_dir, "best.txt"), "w") as fh:
+        fh.write(f"{hall_of_fame[0]} {hall_of_fame[0].fitness.values[0]}\n")
