@@ -12,7 +12,7 @@ __all__ = ["main", "build_parser"]
 
 # flag -> (config key, type, help); every one is also a key of the TOML config file.
 _RUN_FLAGS = [
-    ("--problem", "problem", str, "built-in problem name or package.module:factory (default rastrigin)"),
+    ("--problem", "problem", str, "built-in problem name or package.module:factory (default trading)"),
     ("--islands", "islands", int, "number of islands (default: 4, or one per rank group if more)"),
     ("--population", "population", int, "individuals per island (default 100)"),
     ("--generations", "generations", int, "generations per island (default 100)"),
@@ -80,6 +80,12 @@ def build_parser():
     run.add_argument("--quiet", dest="progress", action="store_false", default=None,
                      help="no progress lines (errors are still printed)")
     sub.add_parser("problems", help="list the built-in problems")
+    backtest = sub.add_parser("backtest", help="backtest one strategy expression and print its metrics as JSON",
+                              description="Re-run a strategy expression (as printed in strategies.csv) on market "
+                                          "data and print one JSON object of metrics, with buy-and-hold beside it.")
+    from .trading.backtest_cli import add_arguments
+
+    add_arguments(backtest)
     return parser
 
 
@@ -101,6 +107,10 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         if args.command == "problems":
             return _problems()
+        if args.command == "backtest":
+            from .trading.backtest_cli import backtest_command
+
+            return backtest_command(args)
         overrides = {key: value for key, value in vars(args).items() if key not in ("command", "config")}
         if overrides.get("problem_options") is not None:
             overrides["problem_options"] = dict(overrides["problem_options"])

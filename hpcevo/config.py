@@ -25,7 +25,7 @@ PER_ISLAND_KEYS = ("cxpb", "mutpb", "offspring")
 class Config:
     """Every setting of a run; `islands = 0` means "choose" until `resolve` fills it in."""
 
-    problem: str = "rastrigin"
+    problem: str = "trading"
     problem_options: dict = field(default_factory=dict)
     islands: int = 0
     population: int = 100

@@ -69,16 +69,19 @@ def merged_hall_of_fame(island_results, problem, size):
     return list(hof)
 
 
-def readable(ind):
-    """The individual as text: `str()` (a GP tree prints as its expression), full precision for arrays."""
+def readable(ind, toolbox=None):
+    """The individual as text: the toolbox's `describe` if it has one, else `str()` (full precision for arrays)."""
+    describe = getattr(toolbox, "describe", None)
+    if callable(describe):
+        return describe(ind)
     return str(ind.tolist()) if isinstance(ind, np.ndarray) else str(ind)
 
 
-def _hof_json(hof, weights):
+def _hof_json(hof, weights, toolbox):
     entries = []
     for rank, ind in enumerate(hof):
         entries.append({"rank": rank, "island": getattr(ind, "_hpcevo_island", None),
-                        "fitness": [float(v) for v in ind.fitness.values], "individual": readable(ind)})
+                        "fitness": [float(v) for v in ind.fitness.values], "individual": readable(ind, toolbox)})
     return json.dumps({"weights": list(weights), "individuals": entries}, indent=1) + "\n"
 
 
@@ -92,7 +95,7 @@ def write_results(run_dir, config, problem, results):
     _atomic_write(run_dir / "migrations.csv",
                   _csv(results["migrations"], ["epoch", "src", "dst", "count", "best_fitness"]))
     hof = merged_hall_of_fame(islands, problem, config.hall_of_fame)
-    _atomic_write(run_dir / "hall_of_fame.json", _hof_json(hof, problem.weights))
+    _atomic_write(run_dir / "hall_of_fame.json", _hof_json(hof, problem.weights, problem.toolbox))
     if any(r["failures"] for r in islands):
         _atomic_write(run_dir / "errors.txt", _errors_text(islands))
     timing_rows = [{"epoch": e, "seconds": s} for e, s in enumerate(results["epoch_seconds"])]

@@ -17,7 +17,7 @@ import numpy as np
 from deap import gp
 
 from . import pickling  # noqa: F401  (installs the by-name class reducers before anything is pickled)
-from .errors import ProblemError
+from .errors import ProblemError, Rejected, UserError
 
 __all__ = ["Problem", "load_problem", "import_object", "make_clone"]
 
@@ -98,6 +98,8 @@ def load_problem(name, options, algorithm, on_error="raise"):
     factory = _factory(name)
     try:
         toolbox = factory(**options)
+    except UserError:  # the factory already explains (e.g. a data file to fix)
+        raise
     except (TypeError, ValueError) as exc:
         raise ProblemError(f"problem {name!r} refused its options {options}: {exc}. "
                            f"Set [problem_options] in the config to what the factory accepts.") from None
@@ -142,6 +144,8 @@ def _origin(exc):
 def _check_evaluate(problem, sample, on_error):
     try:
         values = tuple(problem.toolbox.evaluate(sample))
+    except Rejected:  # a valid answer: this individual gets the penalty fitness
+        return
     except Exception as exc:
         if on_error == "penalize":
             return

@@ -134,7 +134,8 @@ def _finish(world, config, problem, run_dir, results, backend, out):
                     "output": None},
         "migration_share": results["migration_seconds"] / wall if wall > 0 else None,
         "waiting_share": results["waiting_seconds"] / wall if wall > 0 else None,
-        "best": {"fitness": list(hof[0].fitness.values), "individual": readable(hof[0])} if hof else None,
+        "best": ({"fitness": list(hof[0].fitness.values), "individual": readable(hof[0], problem.toolbox)}
+                 if hof else None),
         "versions": _versions(),
     }
     report = getattr(problem.toolbox, "report", None)

@@ -79,20 +79,21 @@ def test_outputs_are_complete(tmp_path):
 
 
 def test_default_run_with_no_arguments(tmp_path):
-    """`python -m hpcevo` alone runs the main job and writes a new run folder under runs/."""
-    run = hpcevo(["--generations", 5], cwd=tmp_path)
+    """`python -m hpcevo` alone runs the main job (trading) and writes a new run folder under runs/."""
+    run = hpcevo(["--generations", 3, "--population", 24], cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     folders = list((tmp_path / "runs").iterdir())
-    assert len(folders) == 1 and folders[0].name.startswith("rastrigin-")
+    assert len(folders) == 1 and folders[0].name.startswith("trading-")
     assert "epoch 1/1" in run.stdout and "done:" in run.stdout
-    assert (folders[0] / "hall_of_fame.json").exists()
+    assert (folders[0] / "strategies.csv").read_text().startswith("expression,market,is_sharpe,")
+    assert 'algorithm = "nsga2"' in (folders[0] / "config.toml").read_text()
 
 
 def test_problems_lists_builtins():
     run = hpcevo(["problems"])
     assert run.returncode == 0
     names = [line.split()[0] for line in run.stdout.splitlines()]
-    assert names == ["onemax", "sphere", "rastrigin", "ackley", "schwefel", "rosenbrock", "zdt1"]
+    assert names == ["trading", "onemax", "sphere", "rastrigin", "ackley", "schwefel", "rosenbrock", "zdt1"]
 
 
 def test_config_file_and_flags(tmp_path):

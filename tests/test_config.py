@@ -12,7 +12,7 @@ from hpcevo.config import ALGORITHMS, PER_ISLAND_KEYS, Config, load_config
 from hpcevo.errors import ConfigError, UserError
 
 DEFAULTS = {
-    "problem": "rastrigin",
+    "problem": "trading",
     "problem_options": {},
     "islands": 0,
     "population": 100,

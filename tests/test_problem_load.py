@@ -238,12 +238,15 @@ def test_load_problem_twice():
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
 def test_builtins_load(name):
-    algorithm = "nsga2" if name == "zdt1" else "simple"
-    options = {"dimension": 3} if name not in ("onemax",) else {"length": 10}
-    problem = load_problem(name, options, algorithm)
-    expected = {"onemax": (1.0,), "zdt1": (-1.0, -1.0)}.get(name, (-1.0,))
+    algorithm = "nsga2" if name in ("zdt1", "trading") else "simple"
+    options = {"onemax": {"length": 10}, "trading": {"folds": 2}}.get(name, {"dimension": 3})
+    problem = load_problem(name, options, algorithm, on_error="penalize")
+    expected = {"onemax": (1.0,), "zdt1": (-1.0, -1.0), "trading": (1.0, -1.0, 1.0)}.get(name, (-1.0,))
     assert problem.weights == expected
-    assert problem.penalty == tuple(-math.inf if w > 0 else math.inf for w in expected)
+    if name == "trading":  # finite, so NSGA-II's crowding distance never subtracts infinities
+        assert problem.penalty == (-10.0, 1.0, 0.0)
+    else:
+        assert problem.penalty == tuple(-math.inf if w > 0 else math.inf for w in expected)
 
 
 def test_custom_penalty(builtin):
@@ -336,3 +339,9 @@ def test_gp_factory_loads_twice(builtin):
     assert first.weights == (-1.0,)
     second = load_problem(name, {}, "simple")
     assert second.weights == (-1.0,)
+
+
+def test_rejected_sample_is_not_a_problem_error():
+    """The check evaluates one sample; evaluate rejecting it (hpcevo.errors.Rejected) is a valid answer."""
+    problem = load_problem("tests.support.factories:picky", {"length": 10, "minimum": 11}, "simple", on_error="raise")
+    assert problem.weights == (1.0,)

@@ -22,6 +22,8 @@ from hpcevo.problems.functions import (
 from hpcevo.problems.onemax import eval_onemax
 from hpcevo.problems.zdt import eval_zdt1
 
+# The benchmark functions and OneMax; the trading problem has its own tests (test_trading_*.py).
+FUNCTION_PROBLEMS = sorted(name for name in BUILTIN if name != "trading")
 REAL = {"sphere": sphere, "rastrigin": rastrigin, "ackley": ackley, "schwefel": schwefel, "rosenbrock": rosenbrock}
 REQUIRED = ("individual", "population", "evaluate", "mate", "mutate", "select")
 # Every gene's bounds per built-in problem (onemax genes are bits).
@@ -87,7 +89,7 @@ def test_zdt1_pareto_front_and_interior():
 # --- toolboxes --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN))
+@pytest.mark.parametrize("name", FUNCTION_PROBLEMS)
 def test_toolbox_has_required_entries_and_evaluates(name, seeded):
     toolbox = BUILTIN[name][0]()
     for entry in REQUIRED:
@@ -119,14 +121,15 @@ def test_weights_and_options():
 
 
 def test_builtin_descriptions():
-    assert set(BUILTIN) == {"onemax", "sphere", "rastrigin", "ackley", "schwefel", "rosenbrock", "zdt1"}
+    assert set(BUILTIN) == {"trading", "onemax", "sphere", "rastrigin", "ackley", "schwefel", "rosenbrock", "zdt1"}
     for name, (factory, description) in BUILTIN.items():
         assert callable(factory)
         assert description and "\n" not in description
-        assert ("length" if name == "onemax" else "dimension") in description
+        option = {"onemax": "length", "trading": "holdout_years"}.get(name, "dimension")
+        assert option in description
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN))
+@pytest.mark.parametrize("name", FUNCTION_PROBLEMS)
 def test_individual_pickles(name, seeded):
     toolbox = BUILTIN[name][0]()
     ind = toolbox.individual()
@@ -140,7 +143,7 @@ def test_individual_pickles(name, seeded):
     assert back.fitness.values == ind.fitness.values
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN))
+@pytest.mark.parametrize("name", FUNCTION_PROBLEMS)
 def test_toolbox_pickles_and_still_works(name, seeded):
     toolbox = pickle.loads(pickle.dumps(BUILTIN[name][0]()))
     pop = toolbox.population(4)
@@ -170,7 +173,7 @@ def test_pickles_load_in_a_fresh_process(seeded):
     assert done.stdout.split() == ["5", "(-1.0,", "-1.0)"]
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN))
+@pytest.mark.parametrize("name", FUNCTION_PROBLEMS)
 def test_variation_keeps_genes_in_bounds(name, seeded):
     toolbox = BUILTIN[name][0](**({"length": 10} if name == "onemax" else {"dimension": 10}))
     low, up = GENE_BOUNDS[name]

@@ -21,6 +21,16 @@ def test_readme_config_block_is_valid(tmp_path):
     config = load_config(path)
     assert (config.islands, config.population, config.generations) == (8, 100, 200)
     assert config.per_island == {"mutpb": [0.05, 0.1, 0.2, 0.4]} and config.island_params(5)["mutpb"] == 0.1
+    assert config.problem == "trading" and config.problem_options == {"data": "sp500+nasdaq", "folds": 5}
+
+
+def test_readme_config_block_runs(tmp_path):
+    path = tmp_path / "job.toml"
+    path.write_text(_block("toml", "## Configuration"))
+    run = hpcevo(["--config", path, "--islands", 2, "--population", 12, "--generations", 2, "--quiet",
+                  "--out", tmp_path / "r"])
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "r" / "strategies.csv").read_text().count(",nasdaq,") >= 2
 
 
 def test_readme_user_factory_runs(tmp_path):

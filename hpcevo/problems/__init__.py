@@ -7,10 +7,22 @@ from .functions import ackley, rastrigin, rosenbrock, schwefel, sphere
 from .onemax import onemax
 from .zdt import zdt1
 
-__all__ = ["BUILTIN", "ackley", "onemax", "rastrigin", "rosenbrock", "schwefel", "sphere", "zdt1"]
+__all__ = ["BUILTIN", "ackley", "onemax", "rastrigin", "rosenbrock", "schwefel", "sphere", "trading", "zdt1"]
+
+
+def trading(**options):
+    """The trading workload (hpcevo.trading.problem.trading), imported only when used."""
+    from ..trading.problem import trading as factory
+
+    return factory(**options)
+
 
 # name -> (factory, one-line description for `python -m hpcevo problems`).
 BUILTIN = {
+    "trading": (trading, "trading strategies (typed GP) on daily OHLCV, NSGA-II on (Sharpe, max drawdown, win "
+                         "rate) over walk-forward folds, out-of-sample holdout; options: data (sp500 | nasdaq | "
+                         "sp500+nasdaq | file), folds (4), holdout_years (4), cost_bps (10), fill (close | next_open), "
+                         "long_short (false), min_trades (2), max_height (8)"),
     "onemax": (onemax, "OneMax bit string, maximise the ones; options: length (100), indpb (0.05)"),
     "sphere": (sphere, "Sphere function on [-5.12, 5.12]^d, minimise; options: dimension (30)"),
     "rastrigin": (rastrigin, "Rastrigin function on [-5.12, 5.12]^d, minimise; options: dimension (30)"),

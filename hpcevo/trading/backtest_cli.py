@@ -1,0 +1,68 @@
+"""`python -m hpcevo backtest "EXPR"`: re-run one strategy expression and print its metrics as JSON."""
+
+import json
+
+import numpy as np
+
+from ..errors import UserError
+from .backtest import bar_returns, buy_and_hold, period_metrics
+from .data import load_markets
+from .language import parse, to_expression
+from .problem import signal_values
+from .strategy import compile_signal
+
+__all__ = ["add_arguments", "backtest_command", "backtest_markets"]
+
+
+def add_arguments(parser):
+    parser.add_argument("expression",
+                        help='a strategy, e.g. "and(gt(sma(close,20),sma(close,100)),lt(rsi(close,14),70))"')
+    parser.add_argument("--data", default="sp500", help="sp500 | nasdaq | sp500+nasdaq | a CSV or Parquet file")
+    parser.add_argument("--cost-bps", type=float, default=10.0, help="cost per unit of position change (default 10)")
+    parser.add_argument("--fill", choices=("close", "next_open"), default="close",
+                        help="trade at the signal bar's close (default) or the next bar's open")
+    parser.add_argument("--long-short", action="store_true", help="short when the signal is false (default: flat)")
+    parser.add_argument("--start", help="first date of the period (YYYY-MM-DD; default: the first bar with a return)")
+    parser.add_argument("--end", help="last date of the period, inclusive (default: the last bar with a return)")
+    parser.add_argument("--periods-per-year", type=int, default=252, help="for Sharpe and CAGR (default 252)")
+
+
+def _period(market, returns, start, end):
+    valid = np.flatnonzero(~np.isnan(returns))
+    lo, hi = int(valid[0]), int(valid[-1]) + 1
+    try:
+        if start:
+            lo = max(lo, int(np.searchsorted(market.dates, np.datetime64(start, "D"), side="left")))
+        if end:
+            hi = min(hi, int(np.searchsorted(market.dates, np.datetime64(end, "D"), side="right")))
+    except ValueError:
+        raise UserError(f"--start/--end must be dates like 2015-01-02, got {start!r} / {end!r}.") from None
+    if hi - lo < 2:
+        raise UserError(f"the period {start or 'start'} .. {end or 'end'} holds {max(hi - lo, 0)} bars of "
+                        f"{market.name} ({market.source}); choose dates inside its data, "
+                        f"{market.dates[0]} .. {market.dates[-1]}.")
+    return lo, hi
+
+
+def backtest_markets(expression, data="sp500", cost_bps=10.0, fill="close", long_short=False, start=None, end=None,
+                     periods_per_year=252):
+    """Metrics of one strategy on every instrument of `data`: a list of dicts, one per market."""
+    tree = parse(expression)
+    results = []
+    for market in load_markets(data):
+        returns = bar_returns(market.open, market.close, fill)
+        lo, hi = _period(market, returns, start, end)
+        signal = signal_values(*compile_signal(tree, market, {}), long_short)
+        result = {"expression": to_expression(tree), "market": market.name, "start": str(market.dates[lo]),
+                  "end": str(market.dates[hi - 1]), "fill": fill, "cost_bps": cost_bps, "long_short": long_short}
+        result.update(period_metrics(signal, returns, lo, hi, cost_bps, periods_per_year))
+        result["buy_and_hold"] = buy_and_hold(returns, lo, hi, cost_bps, periods_per_year)
+        results.append(result)
+    return results
+
+
+def backtest_command(args):
+    results = backtest_markets(args.expression, args.data, args.cost_bps, args.fill, args.long_short, args.start,
+                               args.end, args.periods_per_year)
+    print(json.dumps(results[0] if len(results) == 1 else {"markets": results}, indent=1))
+    return 0

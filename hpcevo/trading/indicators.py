@@ -1,0 +1,171 @@
+"""Technical indicators on 1-D float64 NumPy arrays, causal and NaN during warm-up.
+
+Every function takes a series `x` (prices, volumes, ...) and a window `n`, and returns a float64 array of the
+same length whose value at bar t uses x[0..t] only. Values are NaN before the first defined index, which
+`WARMUP[name](n)` gives (so callers can flatten signals during warm-up without looking at NaNs). A window
+longer than the data gives an all-NaN result. Divisions by a zero price give NaN (roc, volatility).
+
+The recursive indicators (ema, rsi) run a plain Python loop over floats: they are computed once per dataset
+and cached by the caller (a few milliseconds for 5,000 bars at most); the others are vectorised.
+"""
+
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = ["WARMUP", "ema", "roc", "rolling_max", "rolling_min", "rsi", "sma", "volatility"]
+
+
+def _series(x):
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"expected a 1-D series, got an array of shape {arr.shape}")
+    return arr
+
+
+def _window(n, minimum, name):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
+        raise ValueError(f"{name}: window must be an integer >= {minimum}, got {n!r}")
+    return int(n)
+
+
+def _nan_like(x):
+    return np.full(x.shape[0], np.nan)
+
+
+def sma(x, n):
+    """Simple moving average of the last n values; defined from t = n - 1."""
+    x, n = _series(x), _window(n, 1, "sma")
+    out = _nan_like(x)
+    if n <= x.shape[0]:
+        # A direct window sum (not a difference of cumulative sums): exact to rounding, so a constant
+        # series gives a constant average and no error accumulates along the series.
+        out[n - 1 :] = sliding_window_view(x, n).sum(axis=1) / n
+    return out
+
+
+def ema(x, n):
+    """Exponential moving average, alpha = 2 / (n + 1), seeded with sma(x, n) at t = n - 1 (NaN before)."""
+    x, n = _series(x), _window(n, 2, "ema")
+    out = _nan_like(x)
+    if n > x.shape[0]:
+        return out
+    alpha = 2.0 / (n + 1.0)
+    keep = 1.0 - alpha
+    values = x.tolist()
+    y = sum(values[:n]) / n
+    result = [y]
+    append = result.append
+    for v in values[n:]:
+        y = alpha * v + keep * y
+        append(y)
+    out[n - 1 :] = result
+    return out
+
+
+def rsi(x, n):
+    """Wilder's relative strength index in [0, 100]; defined from t = n.
+
+    With changes d_t = x_t - x_{t-1}, gains max(d, 0) and losses max(-d, 0): the average gain and loss at
+    t = n are the simple means of the first n changes (t = 1..n), then avg_t = ((n - 1) * avg_{t-1} + v_t) / n.
+    RSI = 100 - 100 / (1 + avg_gain / avg_loss), and 100 when avg_loss is 0 (also when both are 0).
+    """
+    x, n = _series(x), _window(n, 2, "rsi")
+    out = _nan_like(x)
+    if n >= x.shape[0]:
+        return out
+    d = np.diff(x)
+    gains = np.maximum(d, 0.0).tolist()
+    losses = np.maximum(-d, 0.0).tolist()
+    ag = sum(gains[:n]) / n
+    al = sum(losses[:n]) / n
+    m = n - 1.0
+    avg_gain, avg_loss = [ag], [al]
+    for g, lo in zip(gains[n:], losses[n:]):
+        ag = (m * ag + g) / n
+        al = (m * al + lo) / n
+        avg_gain.append(ag)
+        avg_loss.append(al)
+    ag, al = np.array(avg_gain), np.array(avg_loss)
+    flat = al == 0.0
+    al[flat] = 1.0  # placeholder divisor: those bars are 100
+    values = 100.0 - 100.0 / (1.0 + ag / al)
+    values[flat] = 100.0
+    out[n:] = values
+    return out
+
+
+def roc(x, n):
+    """Rate of change x_t / x_{t-n} - 1; defined from t = n (NaN where x_{t-n} is 0)."""
+    x, n = _series(x), _window(n, 1, "roc")
+    out = _nan_like(x)
+    if n < x.shape[0]:
+        out[n:] = _ratio_minus_one(x[n:], x[:-n])
+    return out
+
+
+def _ratio_minus_one(num, den):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = num / den - 1.0
+    r[den == 0.0] = np.nan
+    return r
+
+
+def _rolling_extreme(x, n, op):
+    """op over the last n values via a sparse table: windows of 1, 2, 4, ... then two overlapping ones."""
+    out = _nan_like(x)
+    size = x.shape[0]
+    if n > size:
+        return out
+    m = x.copy()  # m[t] = op over x[t-k+1..t] (t >= k-1), k doubling
+    k = 1
+    while 2 * k <= n:
+        m[k:] = op(m[k:], m[:-k])  # valid from t = 2k - 1; the partial values before are never read
+        k *= 2
+    # Window [t-n+1, t] = [t-k+1, t] U [t-n+1, t-n+k] (k <= n < 2k): two k-windows ending at t and t-n+k.
+    out[n - 1 :] = op(m[n - 1 :], m[k - 1 : size - n + k])
+    return out
+
+
+def rolling_max(x, n):
+    """Maximum of the last n values; defined from t = n - 1."""
+    return _rolling_extreme(_series(x), _window(n, 1, "rolling_max"), np.maximum)
+
+
+def rolling_min(x, n):
+    """Minimum of the last n values; defined from t = n - 1."""
+    return _rolling_extreme(_series(x), _window(n, 1, "rolling_min"), np.minimum)
+
+
+def volatility(x, n):
+    """Sample standard deviation (ddof = 1) of the n one-bar simple returns ending at t; defined from t = n."""
+    x, n = _series(x), _window(n, 2, "volatility")
+    out = _nan_like(x)
+    if n >= x.shape[0]:
+        return out
+    returns = _ratio_minus_one(x[1:], x[:-1])
+    windows = sliding_window_view(returns, n)
+    dev = windows - windows.mean(axis=1, keepdims=True)
+    out[n:] = np.sqrt(np.einsum("ij,ij->i", dev, dev) / (n - 1))
+    return out
+
+
+def _warmup_minus_one(n):
+    return n - 1
+
+
+def _warmup_n(n):
+    return n
+
+
+# name -> function(n) giving the first bar index at which the indicator is defined.
+WARMUP = {
+    "sma": _warmup_minus_one,
+    "ema": _warmup_minus_one,
+    "rsi": _warmup_n,
+    "roc": _warmup_n,
+    "rolling_max": _warmup_minus_one,
+    "rolling_min": _warmup_minus_one,
+    "volatility": _warmup_n,
+}
