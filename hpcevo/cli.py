@@ -77,6 +77,8 @@ def build_parser():
         run.add_argument(flag, dest=key, type=kind, help=text)
     run.add_argument("--option", "-O", dest="problem_options", type=_option, action="append", metavar="KEY=VALUE",
                      help="a problem option, e.g. -O dimension=10 (repeatable; adds to [problem_options])")
+    run.add_argument("--data", help="market data for the trading problem: sp500 | nasdaq | sp500+nasdaq | a CSV or "
+                                     "Parquet file (same as -O data=...)")
     run.add_argument("--quiet", dest="progress", action="store_false", default=None,
                      help="no progress lines (errors are still printed)")
     sub.add_parser("problems", help="list the built-in problems")
@@ -111,9 +113,11 @@ def main(argv=None):
             from .trading.backtest_cli import backtest_command
 
             return backtest_command(args)
-        overrides = {key: value for key, value in vars(args).items() if key not in ("command", "config")}
-        if overrides.get("problem_options") is not None:
-            overrides["problem_options"] = dict(overrides["problem_options"])
+        overrides = {key: value for key, value in vars(args).items() if key not in ("command", "config", "data")}
+        if overrides.get("problem_options") is not None or args.data is not None:
+            overrides["problem_options"] = dict(overrides.get("problem_options") or [])
+            if args.data is not None:
+                overrides["problem_options"]["data"] = args.data
         from .runner import run
 
         return run(args.config, overrides)

@@ -101,7 +101,7 @@ def test_holdout_is_never_seen_during_evolution(tmp_path):
     for name, data in (("a", rows), ("b", rows[:cut] + scrambled)):
         (tmp_path / name).mkdir()
         _write_csv(tmp_path / name / "spx.csv", data)
-        run = hpcevo(TINY + ["-O", f'data="{tmp_path / name / "spx.csv"}"', "--out", tmp_path / f"run_{name}"])
+        run = hpcevo(TINY + ["--data", tmp_path / name / "spx.csv", "--out", tmp_path / f"run_{name}"])
         assert run.returncode == 0, run.stderr
     same_results(tmp_path / "run_a", tmp_path / "run_b")
     a, b = (list(csv.DictReader((tmp_path / f"run_{n}" / "strategies.csv").read_text().splitlines())) for n in "ab")
