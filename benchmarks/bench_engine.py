@@ -21,28 +21,37 @@ the median of the per-repeat ratios.  `--write` replaces the marked section of B
 """
 
 import argparse
-import datetime
 import gc
 import io
 import json
 import os
 import platform
 import random
-import resource
-import shlex
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness import (
+    PYTHON,
+    ROOT,
+    OtherLoad,
+    cpu_model,
+    git_commit,
+    log,
+    median,
+    package_version,
+    pick_size,
+    publish,
+    run_process,
+    table,
+    utc_now,
+)
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # hpcevo and tests.support from this checkout, installed or not
-PYTHON = sys.executable
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(PYTHON)) or shutil.which("mpiexec")
 BEGIN = "<!-- bench_engine:begin (written by benchmarks/bench_engine.py --write; edits here are replaced) -->"
 END = "<!-- bench_engine:end -->"
@@ -64,18 +73,9 @@ SIZES = {
 TARGET_SERIAL = (1.0, 2.0)  # hpcevo / eaSimple speed: must be no slower, goal 2x
 TARGET_MPI = 1.8  # -n 2 over serial, two islands
 TARGET_MIGRATION = 0.02  # migration + gathering share of the loop
-NOISY_CORES = 0.2  # CPU taken by others (cores, on average) above which a section's figures are flagged
 
 
 # -- small helpers ----------------------------------------------------------------------------------
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def median(values):
-    return statistics.median(values)
-
 
 def paired(a_runs, b_runs, key_a, key_b=None):
     """Median and range of the per-repeat ratios a/b (runs measured side by side)."""
@@ -93,38 +93,8 @@ def fmt_ratio(stat):
     return f"**{mid:.2f}x**" if lo == hi else f"**{mid:.2f}x** ({lo:.2f}-{hi:.2f})"
 
 
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def options_text(options):
     return ", ".join(f"{k}={v}" for k, v in options.items())
-
-
-def subprocess_env():
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
-
-
-def _children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run_process(cmd, timeout=600):
-    """Run cmd from the repository root; return (wall seconds, CPU seconds of it and its descendants, stdout).
-
-    Raises with the command's stderr when it fails.
-    """
-    cpu0 = _children_cpu()
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(map(str, cmd))} exited with {proc.returncode}:\n{proc.stderr[-4000:]}")
-    return wall, _children_cpu() - cpu0, proc.stdout
 
 
 def last_json(stdout):
@@ -132,42 +102,6 @@ def last_json(stdout):
         if line.startswith("{"):
             return json.loads(line)
     raise RuntimeError(f"no JSON result in output:\n{stdout[-2000:]}")
-
-
-class OtherLoad:
-    """What else took the CPUs while a block ran, in cores on average: other processes of this machine
-    (its busy time minus ours) and, on a virtual machine, time the hypervisor stole for other guests."""
-
-    def __init__(self):
-        self.sections = []
-
-    @staticmethod
-    def _sample():
-        try:
-            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-            tick = os.sysconf("SC_CLK_TCK")
-            busy = sum(fields[:3] + fields[5:7]) / tick  # user nice system irq softirq
-            steal = fields[7] / tick
-        except (OSError, ValueError, IndexError):
-            busy = steal = None
-        return busy, steal, time.process_time() + _children_cpu(), time.perf_counter()
-
-    def start(self, name):
-        self.sections.append([name, self._sample(), None])
-
-    def stop(self):
-        self.sections[-1][2] = self._sample()
-
-    def text(self):
-        parts = []
-        for name, (busy0, steal0, ours0, t0), (busy1, steal1, ours1, t1) in self.sections:
-            if busy0 is None or busy1 is None:
-                return "not measured (no /proc/stat)"
-            others = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (t1 - t0)
-            steal = (steal1 - steal0) / (t1 - t0)
-            flag = " (**noisy**: rerun on an idle machine)" if others + steal > NOISY_CORES else ""
-            parts.append(f"section {name}: {others:.2f} other processes, {steal:.2f} steal{flag}")
-        return "; ".join(parts)
 
 
 def measure(label, variants, repeats):
@@ -503,22 +437,8 @@ def section_migration(size, cli, shares):
 
 # -- the machine, and BENCHMARKS.md ------------------------------------------------------------------
 
-def _version(name):
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine(cli):
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         nproc = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -530,18 +450,10 @@ def machine(cli):
                               )[2].strip()
         except Exception:  # noqa: BLE001 - only a label
             mpi = "unknown"
-    commit = "unknown"
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "--no-optional-locks", "-C", str(ROOT), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True, check=True).stdout.strip()
-        commit += " (with uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return {"nproc": nproc, "cpu": cpu, "python": platform.python_version(), "numpy": _version("numpy"),
-            "deap": _version("deap"), "mpi4py": _version("mpi4py"), "mpi": " ".join(mpi.split()),
-            "scoop": _version("scoop"), "hpcevo": f"{_version('hpcevo')}, commit {commit}",
+    commit = git_commit(tracked_only=True)
+    return {"nproc": nproc, "cpu": cpu, "python": platform.python_version(), "numpy": package_version("numpy"),
+            "deap": package_version("deap"), "mpi4py": package_version("mpi4py"), "mpi": " ".join(mpi.split()),
+            "scoop": package_version("scoop"), "hpcevo": f"{package_version('hpcevo')}, commit {commit}",
             "os": f"{platform.system()} {platform.release()}"}
 
 
@@ -563,19 +475,6 @@ def report(args, size, info, started, load, other, seconds, sections):
     return head + "\n" + "\n\n".join(sections) + "\n"
 
 
-def write_benchmarks(path, text):
-    path = Path(path)
-    block = f"{BEGIN}\n{text}{END}\n"
-    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in old and END in old:
-        before, rest = old.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        new = before + block + ("\n" + after if after else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + block
-    path.write_text(new)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke run under a minute")
@@ -588,13 +487,11 @@ def main(argv=None):
     if args.child_deap:
         child_deap(args.child_deap)
         return 0
-    size = dict(SIZES["quick" if args.quick else "full"])
-    if args.repeats:
-        size["repeats"] = args.repeats
+    size = pick_size(SIZES, args)
     wanted = {s.strip() for s in args.sections.split(",")}
     if "3" in wanted:
         wanted.add("2")
-    started = datetime.datetime.now(datetime.timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+    started = utc_now()
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     sections, other = [], OtherLoad()
@@ -622,10 +519,7 @@ def main(argv=None):
         info = machine(cli)
     seconds = time.perf_counter() - t0
     text = report(args, size, info, started, (load_start, os.getloadavg()[0]), other, seconds, sections)
-    print(text.split("\n\n### ", 1)[0])
-    if args.write:
-        write_benchmarks(args.benchmarks_file, text)
-        log(f"wrote the results into {args.benchmarks_file}")
+    publish(text, args, BEGIN, END)
     return 0
 
 

@@ -34,7 +34,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import dataclasses  # noqa: E402
-import datetime  # noqa: E402
 import gc  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
@@ -42,22 +41,31 @@ import math  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
 import random  # noqa: E402
-import resource  # noqa: E402
 import shlex  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from harness import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    OtherLoad,
+    cpu_model,
+    git_commit,
+    log,
+    median,
+    package_version,
+    pick_size,
+    publish,
+    run_process,
+    table,
+    utc_now,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # hpcevo from this checkout, installed or not
-PYTHON = sys.executable
 BEGIN = "<!-- bench_trading:begin (written by benchmarks/bench_trading.py --write; edits here are replaced) -->"
 END = "<!-- bench_trading:end -->"
 
@@ -86,24 +94,9 @@ SIZES = {
 TARGET_RATE = 4000.0  # evaluations per second per core
 TARGET_SEED_RATIO = 1000.0  # hpcevo / seed per-bar approach
 TARGET_DEFAULT_RUN = 180.0  # seconds: "a full default run on one core finishes in a few minutes at most"
-NOISY_CORES = 0.2  # CPU taken by others (cores, on average) above which a section's figures are flagged
 
 
-# -- small helpers (as in bench_engine.py) -----------------------------------------------------------
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def median(values):
-    return statistics.median(values)
-
-
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
+# -- small helpers ----------------------------------------------------------------------------------
 
 def fmt_rate(values):
     """'12,345/s' (median) with the range of the repeats in brackets."""
@@ -124,63 +117,6 @@ def fmt_ratio(values):
 
 def us(seconds):
     return f"{seconds * 1e6:,.0f} µs"
-
-
-def _children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def subprocess_env():
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
-
-
-def run_process(cmd, timeout=900):
-    """Run cmd from the repository root; return (wall seconds, CPU seconds of it and its children, stdout)."""
-    cpu0 = _children_cpu()
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(map(str, cmd))} exited with {proc.returncode}:\n{proc.stderr[-4000:]}")
-    return wall, _children_cpu() - cpu0, proc.stdout
-
-
-class OtherLoad:
-    """What else took the CPUs while a block ran, in cores on average: other processes of this machine
-    (its busy time minus ours) and, on a virtual machine, time the hypervisor stole for other guests."""
-
-    def __init__(self):
-        self.sections = []
-
-    @staticmethod
-    def _sample():
-        try:
-            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-            tick = os.sysconf("SC_CLK_TCK")
-            busy = sum(fields[:3] + fields[5:7]) / tick  # user nice system irq softirq
-            steal = fields[7] / tick
-        except (OSError, ValueError, IndexError):
-            busy = steal = None
-        return busy, steal, time.process_time() + _children_cpu(), time.perf_counter()
-
-    def start(self, name):
-        self.sections.append([name, self._sample(), None])
-
-    def stop(self):
-        self.sections[-1][2] = self._sample()
-
-    def text(self):
-        parts = []
-        for name, (busy0, steal0, ours0, t0), (busy1, steal1, ours1, t1) in self.sections:
-            if busy0 is None or busy1 is None:
-                return "not measured (no /proc/stat)"
-            others = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (t1 - t0)
-            steal = (steal1 - steal0) / (t1 - t0)
-            flag = " (**noisy**: rerun on an idle machine)" if others + steal > NOISY_CORES else ""
-            parts.append(f"section {name}: {others:.2f} other processes, {steal:.2f} steal{flag}")
-        return "; ".join(parts)
 
 
 def pin_one_core():
@@ -824,7 +760,7 @@ def default_run(size, workdir):
     cmd = [PYTHON, "-m", "hpcevo", "run", "--problem", "trading", "--islands", "4", "--out", str(out), "--quiet"]
     if size["default_generations"]:
         cmd[-1:-1] = ["--generations", str(size["default_generations"])]
-    wall, cpu, _ = run_process(cmd)
+    wall, cpu, _ = run_process(cmd, timeout=900)
     summary = json.loads((out / "summary.json").read_text())
     config = (out / "config.toml").read_text()
     return {"cmd": cmd, "wall": wall, "cpu": cpu, "summary": summary, "config": config}
@@ -891,48 +827,14 @@ def profile_text(ctx, trees, top=15):
 
 # -- the machine, and BENCHMARKS.md ------------------------------------------------------------------
 
-def _version(name):
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine():
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     nproc = os.cpu_count()
-    commit = "unknown"
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "--no-optional-locks", "-C", str(ROOT), "status", "--porcelain"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        commit += " (with uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return {"nproc": nproc, "cpu": cpu, "python": platform.python_version(), "numpy": _version("numpy"),
-            "pandas": _version("pandas"), "deap": _version("deap"), "hpcevo": f"{_version('hpcevo')}, commit {commit}",
+    commit = git_commit()
+    return {"nproc": nproc, "cpu": cpu, "python": platform.python_version(), "numpy": package_version("numpy"),
+            "pandas": package_version("pandas"), "deap": package_version("deap"),
+            "hpcevo": f"{package_version('hpcevo')}, commit {commit}",
             "os": f"{platform.system()} {platform.release()}"}
-
-
-def write_benchmarks(path, text):
-    path = Path(path)
-    block = f"{BEGIN}\n{text}{END}\n"
-    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if BEGIN in old and END in old:
-        before, rest = old.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        new = before + block + ("\n" + after if after else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + block
-    path.write_text(new)
 
 
 def main(argv=None):
@@ -947,12 +849,10 @@ def main(argv=None):
     parser.add_argument("--write", action="store_true", help="replace the marked section of BENCHMARKS.md")
     parser.add_argument("--benchmarks-file", default=str(ROOT / "BENCHMARKS.md"), help="file --write updates")
     args = parser.parse_args(argv)
-    size = dict(SIZES["quick" if args.quick else "full"])
-    if args.repeats:
-        size["repeats"] = args.repeats
+    size = pick_size(SIZES, args)
     wanted = {s.strip() for s in args.sections.split(",")}
     pinned = pin_one_core() if args.pin else "not pinned (`--pin` pins it)"
-    started = datetime.datetime.now(datetime.timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+    started = utc_now()
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     sections, other = [], OtherLoad()
@@ -1091,10 +991,7 @@ def main(argv=None):
             f"as taken by others; the hand-written NumPy backtest of section 3, timed in the same run, shows that "
             f"speed. Ratios measured side by side are steadier than rates.\n")
     text = head + "\n" + "\n\n".join(sections) + "\n"
-    print(text.split("\n\n### ", 1)[0])
-    if args.write:
-        write_benchmarks(args.benchmarks_file, text)
-        log(f"wrote the results into {args.benchmarks_file}")
+    publish(text, args, BEGIN, END)
     return 0
 
 

@@ -1,0 +1,176 @@
+"""Harness shared by the benchmark scripts of this folder (bench_engine.py, bench_trading.py).
+
+Logging, medians and Markdown tables, running a command from the repository root with its wall and CPU
+time, the CPU that other processes took while a section ran, the machine's description, and writing a
+script's marked section of BENCHMARKS.md.  The scripts run as `python benchmarks/bench_*.py`, so this
+folder is on sys.path and they import it as `harness`.
+"""
+
+import datetime
+import os
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+NOISY_CORES = 0.2  # CPU taken by others (cores, on average) above which a section's figures are flagged
+
+
+# -- small helpers ----------------------------------------------------------------------------------
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pick_size(sizes, args):
+    """A copy of sizes["quick"] or sizes["full"] (after --quick), with --repeats applied."""
+    size = dict(sizes["quick" if args.quick else "full"])
+    if args.repeats:
+        size["repeats"] = args.repeats
+    return size
+
+
+def utc_now():
+    """The current time as the header's Date line shows it."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+
+
+# -- processes and the CPU ---------------------------------------------------------------------------
+
+def subprocess_env():
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_process(cmd, timeout=600):
+    """Run cmd from the repository root; return (wall seconds, CPU seconds of it and its descendants, stdout).
+
+    Raises with the command's stderr when it fails.
+    """
+    cpu0 = _children_cpu()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(map(str, cmd))} exited with {proc.returncode}:\n{proc.stderr[-4000:]}")
+    return wall, _children_cpu() - cpu0, proc.stdout
+
+
+class OtherLoad:
+    """What else took the CPUs while a block ran, in cores on average: other processes of this machine
+    (its busy time minus ours) and, on a virtual machine, time the hypervisor stole for other guests."""
+
+    def __init__(self):
+        self.sections = []
+
+    @staticmethod
+    def _sample():
+        try:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+            tick = os.sysconf("SC_CLK_TCK")
+            busy = sum(fields[:3] + fields[5:7]) / tick  # user nice system irq softirq
+            steal = fields[7] / tick
+        except (OSError, ValueError, IndexError):
+            busy = steal = None
+        return busy, steal, time.process_time() + _children_cpu(), time.perf_counter()
+
+    def start(self, name):
+        self.sections.append([name, self._sample(), None])
+
+    def stop(self):
+        self.sections[-1][2] = self._sample()
+
+    def text(self):
+        parts = []
+        for name, (busy0, steal0, ours0, t0), (busy1, steal1, ours1, t1) in self.sections:
+            if busy0 is None or busy1 is None:
+                return "not measured (no /proc/stat)"
+            others = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (t1 - t0)
+            steal = (steal1 - steal0) / (t1 - t0)
+            flag = " (**noisy**: rerun on an idle machine)" if others + steal > NOISY_CORES else ""
+            parts.append(f"section {name}: {others:.2f} other processes, {steal:.2f} steal{flag}")
+        return "; ".join(parts)
+
+
+# -- the machine, and BENCHMARKS.md ------------------------------------------------------------------
+
+def package_version(name):
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_model():
+    """The first `model name` of /proc/cpuinfo, or "unknown"."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return cpu
+
+
+def git_commit(tracked_only=False):
+    """The checkout's short commit, "(with uncommitted changes)" added when `git status` shows any (with
+    `tracked_only`, changes to tracked files only); "unknown" without git."""
+    commit = "unknown"
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        status = ["git", "--no-optional-locks", "-C", str(ROOT), "status", "--porcelain"]
+        if tracked_only:
+            status.append("--untracked-files=no")
+        dirty = subprocess.run(status, capture_output=True, text=True, check=True).stdout.strip()
+        commit += " (with uncommitted changes)" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return commit
+
+
+def write_benchmarks(path, text, begin, end):
+    """Replace the block between the markers `begin` and `end` of the file at `path` by `text` (appended,
+    markers included, when the file has no such block; the file is created when missing)."""
+    path = Path(path)
+    block = f"{begin}\n{text}{end}\n"
+    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if begin in old and end in old:
+        before, rest = old.split(begin, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        new = before + block + ("\n" + after if after else "")
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    path.write_text(new)
+
+
+def publish(text, args, begin, end):
+    """Print the report's header (the sections were printed as they finished) and, with --write, record the
+    whole report between the markers of --benchmarks-file."""
+    print(text.split("\n\n### ", 1)[0])
+    if args.write:
+        write_benchmarks(args.benchmarks_file, text, begin, end)
+        log(f"wrote the results into {args.benchmarks_file}")
