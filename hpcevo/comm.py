@@ -8,6 +8,7 @@ Both expose the same methods, which is how results are proven identical across l
 import os
 import socket
 import sys
+import time
 from contextlib import contextmanager
 
 from .errors import WorldError
@@ -15,6 +16,7 @@ from .evaluation import evaluate_one, evaluate_remote, install_local
 
 __all__ = ["World", "detect_world", "SerialBackend", "MPIBackend", "island_block"]
 
+_ABORT_GRACE_SECONDS = 0.5
 _LAUNCHER_SIZE_VARS = ("SLURM_NTASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 
 
@@ -44,6 +46,9 @@ class World:
         sys.stdout.flush()
         sys.stderr.flush()
         if self.comm is not None and self.size > 1:
+            # Give the launcher a moment to forward what this rank printed: MPI_Abort tears down the
+            # processes that relay output, and under load the message naming rank and host was lost.
+            time.sleep(_ABORT_GRACE_SECONDS)
             self.comm.Abort(status)
         os._exit(status)
 
