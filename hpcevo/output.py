@@ -15,7 +15,8 @@ import numpy as np
 
 from .island import new_hall_of_fame, stat_columns
 
-__all__ = ["make_run_dir", "write_config", "write_results", "write_summary", "merged_hall_of_fame", "readable"]
+__all__ = ["atomic_write", "csv_text", "make_run_dir", "write_config", "write_results", "write_summary",
+           "merged_hall_of_fame", "readable"]
 
 
 def make_run_dir(out, problem_name):
@@ -39,7 +40,8 @@ def make_run_dir(out, problem_name):
     return path
 
 
-def _atomic_write(path, text):
+def atomic_write(path, text):
+    """Write `text` to `path` through a temporary file, fsync and rename: never a half-written file."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)
@@ -49,10 +51,11 @@ def _atomic_write(path, text):
 
 
 def write_config(run_dir, config):
-    _atomic_write(Path(run_dir) / "config.toml", config.to_toml())
+    atomic_write(Path(run_dir) / "config.toml", config.to_toml())
 
 
-def _csv(rows, columns):
+def csv_text(rows, columns):
+    """CSV text of `rows` (dicts) in `columns` order; floats as repr, so they round-trip exactly."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
@@ -91,15 +94,15 @@ def write_results(run_dir, config, problem, results):
     islands = results["islands"]
     rows = [row for result in islands for row in result["rows"]]
     columns = ["island", "gen", "nevals"] + stat_columns(problem.n_objectives) + ["failures", "rejected"]
-    _atomic_write(run_dir / "logbook.csv", _csv(rows, columns))
-    _atomic_write(run_dir / "migrations.csv",
-                  _csv(results["migrations"], ["epoch", "src", "dst", "count", "best_fitness"]))
+    atomic_write(run_dir / "logbook.csv", csv_text(rows, columns))
+    atomic_write(run_dir / "migrations.csv",
+                  csv_text(results["migrations"], ["epoch", "src", "dst", "count", "best_fitness"]))
     hof = merged_hall_of_fame(islands, problem, config.hall_of_fame)
-    _atomic_write(run_dir / "hall_of_fame.json", _hof_json(hof, problem.weights, problem.toolbox))
+    atomic_write(run_dir / "hall_of_fame.json", _hof_json(hof, problem.weights, problem.toolbox))
     if any(r["failures"] for r in islands):
-        _atomic_write(run_dir / "errors.txt", _errors_text(islands))
+        atomic_write(run_dir / "errors.txt", _errors_text(islands))
     timing_rows = [{"epoch": e, "seconds": s} for e, s in enumerate(results["epoch_seconds"])]
-    _atomic_write(run_dir / "timings.csv", _csv(timing_rows, ["epoch", "seconds"]))
+    atomic_write(run_dir / "timings.csv", csv_text(timing_rows, ["epoch", "seconds"]))
     return hof
 
 
@@ -117,4 +120,4 @@ def _errors_text(islands):
 
 
 def write_summary(run_dir, summary):
-    _atomic_write(Path(run_dir) / "summary.json", json.dumps(summary, indent=1) + "\n")
+    atomic_write(Path(run_dir) / "summary.json", json.dumps(summary, indent=1) + "\n")

@@ -33,6 +33,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "valid_span",
     "FILLS",
     "METRIC_KEYS",
     "WIN_MIN",
@@ -78,6 +79,12 @@ def bar_returns(open_, close, fill="close"):
         g = _growth(open_, "open")
         return np.concatenate((g, [np.nan]))
     raise ValueError(f"unknown fill {fill!r}; expected one of {', '.join(FILLS)}")
+
+
+def valid_span(returns):
+    """(first, stop): the bars from the first to the last one with a defined return."""
+    valid = np.flatnonzero(~np.isnan(returns))
+    return int(valid[0]), int(valid[-1]) + 1
 
 
 def positions(signal):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from ..errors import UserError
-from .backtest import bar_returns, buy_and_hold, period_metrics
+from .backtest import bar_returns, buy_and_hold, period_metrics, valid_span
 from .data import load_markets
 from .language import parse, to_expression
 from .problem import signal_values
@@ -28,8 +28,7 @@ def add_arguments(parser):
 
 
 def _period(market, returns, start, end):
-    valid = np.flatnonzero(~np.isnan(returns))
-    lo, hi = int(valid[0]), int(valid[-1]) + 1
+    lo, hi = valid_span(returns)
     try:
         if start:
             lo = max(lo, int(np.searchsorted(market.dates, np.datetime64(start, "D"), side="left")))

@@ -5,17 +5,16 @@ of the in-sample data and over the instruments; the last `holdout_years` of ever
 seen during evolution and are only used by `report`, which writes `strategies.csv` at the end.
 """
 
-import csv
-import io
-import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from deap import base, gp, tools
 
 from ..errors import Rejected
+from ..output import atomic_write, csv_text
 from ..problems.common import creator_class
-from .backtest import FILLS, bar_returns, buy_and_hold, fold_objectives, period_metrics
+from .backtest import FILLS, bar_returns, buy_and_hold, fold_objectives, period_metrics, valid_span
 from .data import DataError, load_markets
 from .language import WINDOWS, get_pset, to_expression
 from .strategy import HEIGHT_LIMIT, compile_signal, register_strategy_operators
@@ -54,8 +53,7 @@ def signal_values(signal, defined, long_short):
 
 def _splits(market, returns, folds, holdout_years):
     """(folds, holdout) bar ranges of one market: the holdout is the last `holdout_years` of dates."""
-    valid = np.flatnonzero(~np.isnan(returns))
-    first, last = int(valid[0]), int(valid[-1]) + 1
+    first, last = valid_span(returns)
     cutoff = market.dates[-1] - np.timedelta64(int(round(holdout_years * 365.25)), "D")
     holdout_start = max(first, int(np.searchsorted(market.dates, cutoff, side="right")))
     in_sample = holdout_start - first
@@ -148,14 +146,6 @@ def write_strategies(run_dir, hall_of_fame, ctx):
     entries = [(to_expression(ind), ctx.signals(ind)) for ind in hall_of_fame]
     entries.sort(key=lambda e: e[0])
     rows = strategy_rows(ctx, [("buy_and_hold", None)] + entries)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
-    path = os.path.join(run_dir, "strategies.csv")
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write(buf.getvalue())
-    os.replace(path + ".tmp", path)
+    atomic_write(Path(run_dir) / "strategies.csv", csv_text(rows, COLUMNS))
 
 
