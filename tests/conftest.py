@@ -5,6 +5,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable)) or shutil.which("mpiexec")
 RESULT_FILES = ("logbook.csv", "migrations.csv", "hall_of_fame.json")
+
+
+def pytest_configure(config):
+    """Under `mpiexec -n 4 pytest`, give each rank its own temporary root: four pytest processes pruning one
+    shared /tmp/pytest-of-USER at once raced (a rank's directory scan saw another's deletions and failed)."""
+    rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK")
+    if rank is not None and config.option.basetemp is None:
+        config.option.basetemp = str(Path(tempfile.gettempdir()) / f"hpcevo-pytest-{os.getuid()}-rank{rank}")
 
 
 @pytest.fixture(autouse=True)
