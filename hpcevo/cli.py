@@ -31,6 +31,11 @@ _RUN_FLAGS = [
     ("--hall-of-fame", "hall_of_fame", int, "size of the merged hall of fame (default 10)"),
     ("--on-error", "on_error", str, "a failed evaluation: penalize (worst fitness, counted) | raise (end the job)"),
     ("--out", "out", str, "run folder to create (default runs/<problem>-<date>-<time>)"),
+    ("--checkpoint-every", "checkpoint_every", int, "write checkpoint.pkl every E epochs (default 10; 0 = only at "
+                                                    "the end and when stopped)"),
+    ("--max-walltime", "max_walltime", str, "stop with a checkpoint before this much time has passed: seconds, "
+                                            "90m, 2h, HH:MM:SS or D-HH:MM:SS (default: no limit)"),
+    ("--stop-after", "stop_after", int, "stop with a checkpoint at the first epoch end at or after this generation"),
 ]
 
 
@@ -79,6 +84,9 @@ def build_parser():
                      help="a problem option, e.g. -O dimension=10 (repeatable; adds to [problem_options])")
     run.add_argument("--data", help="market data for the trading problem: sp500 | nasdaq | sp500+nasdaq | a CSV or "
                                      "Parquet file (same as -O data=...)")
+    run.add_argument("--resume", metavar="RUN_DIR|auto",
+                     help="continue the run in RUN_DIR from its checkpoint; auto: resume --out's run if it has a "
+                          "checkpoint, else start it")
     run.add_argument("--quiet", dest="progress", action="store_false", default=None,
                      help="no progress lines (errors are still printed)")
     sub.add_parser("problems", help="list the built-in problems")
@@ -101,7 +109,8 @@ def _problems():
 
 
 def main(argv=None):
-    """Entry point; returns the exit status (2 for user mistakes, 1 for failures, 0 for success)."""
+    """Entry point; returns the exit status: 0 success, 1 failure, 2 user mistake, 75 stopped early with a
+    checkpoint (signal or wall-time budget; resume to continue), 130 interrupted at once (Ctrl-C twice)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, "run")
@@ -113,14 +122,15 @@ def main(argv=None):
             from .trading.backtest_cli import backtest_command
 
             return backtest_command(args)
-        overrides = {key: value for key, value in vars(args).items() if key not in ("command", "config", "data")}
+        skip = ("command", "config", "data", "resume")
+        overrides = {key: value for key, value in vars(args).items() if key not in skip}
         if overrides.get("problem_options") is not None or args.data is not None:
             overrides["problem_options"] = dict(overrides.get("problem_options") or [])
             if args.data is not None:
                 overrides["problem_options"]["data"] = args.data
         from .runner import run
 
-        return run(args.config, overrides)
+        return run(args.config, overrides, resume=args.resume)
     except UserError as exc:
         if _rank_hint() == 0:
             print(f"hpcevo: error: {exc}", file=sys.stderr)

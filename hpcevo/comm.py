@@ -17,6 +17,7 @@ from .evaluation import evaluate_one, evaluate_remote, install_local
 __all__ = ["World", "detect_world", "SerialBackend", "MPIBackend", "island_block"]
 
 _ABORT_GRACE_SECONDS = 0.5
+_STOP_TAG = 75
 _LAUNCHER_SIZE_VARS = ("SLURM_NTASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 
 
@@ -98,11 +99,26 @@ class SerialBackend:
     def island_ids(self, n_islands):
         return list(range(n_islands))
 
+    def leader_islands(self, n_islands):
+        """The islands of each group leader, in gather order."""
+        return [list(range(n_islands))]
+
+    def leader_ranks(self):
+        """The world rank of each group leader, in gather order."""
+        return [0]
+
     def gather(self, obj):
         return [obj]
 
     def scatter(self, items):
         return items[0]
+
+    def notify_stop(self, reason):
+        """Tell rank 0 this process was asked to stop (`reason`: the signal name); here this is rank 0."""
+
+    def poll_stops(self):
+        """Rank 0: stop requests other ranks sent since the last poll, as 'SIGNAL on rank R on HOST' texts."""
+        return []
 
     @contextmanager
     def serving(self, problem, chunksize):
@@ -126,16 +142,37 @@ class MPIBackend:
         self.group_comm = comm.Split(self.group, world.rank)
         self.is_leader = self.group_comm.Get_rank() == 0
         self.leader_comm = comm.Split(0 if self.is_leader else MPI.UNDEFINED, world.rank)
+        self.stop_comm = comm.Dup()  # side channel: any rank tells rank 0 it got a stop signal
+        self._stop_requests = []
         self.is_root = world.rank == 0
 
     def island_ids(self, n_islands):
         return island_block(n_islands, self.n_groups, self.group)
+
+    def leader_islands(self, n_islands):
+        return [island_block(n_islands, self.n_groups, g) for g in range(self.n_groups)]
+
+    def leader_ranks(self):
+        return [g * self.ranks_per_island for g in range(self.n_groups)]
 
     def gather(self, obj):
         return self.leader_comm.gather(obj, root=0)
 
     def scatter(self, items):
         return self.leader_comm.scatter(items, root=0)
+
+    def notify_stop(self, reason):
+        """Tell rank 0 (without blocking: this runs in a signal handler) that this rank was asked to stop."""
+        if not self.is_root:
+            self._stop_requests.append(self.stop_comm.isend(f"{reason} on {self.world.where}", dest=0, tag=_STOP_TAG))
+
+    def poll_stops(self):
+        from mpi4py import MPI
+
+        received = []
+        while self.stop_comm.iprobe(source=MPI.ANY_SOURCE, tag=_STOP_TAG):
+            received.append(self.stop_comm.recv(source=MPI.ANY_SOURCE, tag=_STOP_TAG))
+        return received
 
     @contextmanager
     def serving(self, problem, chunksize):

@@ -14,8 +14,9 @@ from pathlib import Path
 import tomli_w
 
 from .errors import ConfigError
+from .stopping import parse_duration
 
-__all__ = ["Config", "load_config", "PER_ISLAND_KEYS", "ALGORITHMS"]
+__all__ = ["Config", "load_config", "PER_ISLAND_KEYS", "ALGORITHMS", "RESUME_MAY_CHANGE", "SESSION_KEYS"]
 
 ALGORITHMS = ("auto", "simple", "mu_plus_lambda", "nsga2")
 PER_ISLAND_KEYS = ("cxpb", "mutpb", "offspring")
@@ -47,6 +48,14 @@ class Config:
     on_error: str = "penalize"
     out: str = ""
     progress: bool = True
+    checkpoint_every: int = 10
+    max_walltime: str = ""
+    stop_after: int = 0
+
+    @property
+    def max_walltime_seconds(self):
+        """The wall-time budget in seconds (0 = none)."""
+        return parse_duration(self.max_walltime) if self.max_walltime else 0
 
     def resolve(self, n_groups):
         """A copy with `islands` chosen: 4, or one per rank group when there are more groups."""
@@ -72,6 +81,11 @@ class Config:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+# Settings a resumed run may change without changing its results; the rest must match the checkpoint.
+RESUME_MAY_CHANGE = ("generations", "ranks_per_island", "chunksize", "out", "progress", "checkpoint_every",
+                     "max_walltime", "stop_after")
+# Settings about one session of a run, not inherited from the checkpoint when resuming.
+SESSION_KEYS = ("max_walltime", "stop_after")
 _CHOICES = {
     "emigration": ("best", "random", "tournament"),
     "replacement": ("worst", "random"),
@@ -94,6 +108,8 @@ def _suggest(name, known):
 
 def _check_type(name, value, where):
     expected = _type_of(name)
+    if name == "max_walltime" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # a number of seconds
     ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         ok = True
@@ -118,9 +134,14 @@ def _read_toml(path):
         raise ConfigError(f"config file {path} is not valid TOML: {exc}. Fix the syntax at that line.") from None
 
 
-def load_config(path=None, overrides=None):
-    """Build a validated Config from defaults, the TOML file at `path` and `overrides` (flags win)."""
+def load_config(path=None, overrides=None, base=None, base_origin="checkpoint"):
+    """Build a validated Config from defaults, `base` (a resumed run's settings), the TOML file at `path`
+    and `overrides` (flags win)."""
     values, origins = {}, {}
+    for key, value in (base or {}).items():
+        if key in _FIELDS and key not in SESSION_KEYS:
+            values[key] = _check_type(key, value, base_origin)
+            origins[key] = base_origin
     if path is not None:
         for key, value in _read_toml(path).items():
             if key not in _FIELDS:
@@ -149,7 +170,7 @@ def _validate(c, where):
     for name in _POSITIVE:
         if getattr(c, name) < 1:
             raise ConfigError(f"{where(name)}: {name} must be at least 1, got {getattr(c, name)}.")
-    for name in ("islands", "migrants", "offspring", "seed"):
+    for name in ("islands", "migrants", "offspring", "seed", "checkpoint_every", "stop_after"):
         if getattr(c, name) < 0:
             raise ConfigError(f"{where(name)}: {name} must be 0 or more, got {getattr(c, name)}.")
     if c.migrants >= c.population:
@@ -162,6 +183,9 @@ def _validate(c, where):
     if ":" not in c.topology and c.topology not in _TOPOLOGY_NAMES:
         raise ConfigError(f"{where('topology')}: topology = {c.topology!r} is not one of {', '.join(_TOPOLOGY_NAMES)}, "
                           f"nor a custom 'package.module:function'.{_suggest(c.topology, _TOPOLOGY_NAMES)}")
+    if c.max_walltime and not parse_duration(c.max_walltime):
+        raise ConfigError(f"{where('max_walltime')}: max_walltime = {c.max_walltime!r} is not a duration: give "
+                          f"seconds (3600), a unit (90m, 2h, 1d), HH:MM:SS or D-HH:MM:SS, greater than 0.")
     if not c.problem:
         raise ConfigError(f"{where('problem')}: problem must name a built-in problem or 'package.module:factory'.")
     for key, value in c.problem_options.items():

@@ -7,13 +7,15 @@ import math
 import pickle
 import sys
 import time
+from dataclasses import dataclass, field
 
 from .island import Island
 from .problem import import_object
 from .rng import epoch_rng, island_streams
+from .stopping import StopFlag
 from .topology import TOPOLOGIES, check_routes
 
-__all__ = ["run_islands", "resolve_topology", "route_migrants"]
+__all__ = ["run_islands", "resolve_topology", "route_migrants", "Control"]
 
 
 def resolve_topology(spec):
@@ -42,22 +44,59 @@ class _Clock:
         self.start = time.perf_counter()
         self.migration = 0.0
         self.waiting = 0.0
+        self.checkpoint = 0.0
+        self.last_checkpoint = 0.0
+        self.epochs_run = 0  # in this process (a resumed run counts from its restart)
+        self.base_evals = 0  # evaluations done before this process started (resumed runs)
 
 
-def run_islands(config, problem, backend, evaluator, out=sys.stdout):
-    """Evolve all islands; on rank 0 return the merged results (None on other leaders)."""
+@dataclass
+class Control:
+    """How a run starts and stops: resume state, checkpoint writer, stop flag and wall-time budget.
+
+    `resume` is the checkpoint state on rank 0 (None elsewhere); `resuming` is known on every rank.
+    `checkpoint(state)` runs on rank 0 only.  `started` is when the process began (perf_counter).
+    """
+
+    stop: StopFlag = field(default_factory=StopFlag)
+    resuming: bool = False
+    resume: dict = None
+    checkpoint: object = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=None):
+    """Evolve all islands; on rank 0 return the merged results (None on other leaders).
+
+    The results say `stopped` (the reason) when a signal, the wall-time budget or `stop_after` ended the
+    run early; the state was checkpointed first, so `--resume` continues it exactly.
+    """
+    control = control or Control()
     clock = _Clock()
     n = config.islands
     streams = island_streams(config.seed, n)
     topology = resolve_topology(config.topology)
     reported = set()  # each kind of evaluation failure is printed once per process, not once per island
     islands = [Island(i, config, problem, streams[i], reported) for i in backend.island_ids(n)]
-    for island in islands:
-        island.start(evaluator)
-    epochs = math.ceil(config.generations / config.migration_interval)
     migrations, epoch_times = [], []
-    done = 0
-    for epoch in range(epochs):
+    if control.resuming:
+        items = None
+        if backend.is_root:
+            by_index = {st["index"]: st for st in control.resume["islands"]}
+            items = [(control.resume["epoch"], [by_index[i] for i in ids]) for ids in backend.leader_islands(n)]
+            migrations, epoch_times = list(control.resume["migrations"]), list(control.resume["epoch_seconds"])
+            clock.base_evals = sum(st["evaluations"] for st in control.resume["islands"])
+        epoch, states = backend.scatter(items)
+        for island, island_state in zip(islands, states):
+            island.restore(island_state)
+        done = control.resume["generation"] if backend.is_root else islands[0].gen
+    else:
+        for island in islands:
+            island.start(evaluator)
+        epoch = done = 0
+    session_epochs = []
+    stopped = None
+    while done < config.generations:
         t_epoch = time.perf_counter()
         gens = min(config.migration_interval, config.generations - done)
         for island in islands:
@@ -65,61 +104,109 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout):
         done += gens
         t0 = time.perf_counter()
         compute = t0 - t_epoch
-        migrate = epoch < epochs - 1 and config.migrants > 0
+        last = done >= config.generations
+        migrate = not last and config.migrants > 0
         outgoing = {island.index: island.emigrants(config.migrants) if migrate else [] for island in islands}
         status = {island.index: (island.best(), island.evaluations) for island in islands}
-        gathered = backend.gather((outgoing, status, compute))
+        asked = control.stop.reason and f"{control.stop.reason} on {backend.world.where}"
+        gathered = backend.gather((outgoing, status, compute, asked))
         per_leader = None
         if backend.is_root:
             routes = topology(n, epoch, epoch_rng(config.seed, epoch)) if migrate else []
-            per_leader = _route_on_root(gathered, check_routes(routes, n, config.topology), epoch, migrations,
-                                        copy=backend.n_groups == 1)
-        mine = backend.scatter(per_leader)
+            per_leader = _route_on_root(gathered, check_routes(routes, n, config.topology), epoch, migrations)
+            decision = (None, False) if last else _decide(config, backend, gathered, control, clock, epoch, done,
+                                                         session_epochs)
+            per_leader = [(incoming, decision) for incoming in per_leader]
+            if backend.n_groups == 1:  # no message was sent: copy as a message would, so every launch mode is alike
+                per_leader = pickle.loads(pickle.dumps(per_leader, pickle.HIGHEST_PROTOCOL))
+        mine, (stop_reason, checkpoint_now) = backend.scatter(per_leader)
         for island in islands:
             island.receive(mine.get(island.index, []))
         spent = time.perf_counter() - t0
         if backend.is_root:
             # Rank 0's gather also waits for the slowest leader's epoch: count that as load imbalance.
-            wait = max(0.0, min(spent, max(c for _, _, c in gathered) - compute))
+            wait = max(0.0, min(spent, max(g[2] for g in gathered) - compute))
             clock.waiting += wait
             clock.migration += spent - wait
+        epoch += 1
         epoch_times.append(time.perf_counter() - t_epoch)
+        session_epochs.append(epoch_times[-1])
+        clock.epochs_run += 1
         if backend.is_root:
-            statuses = {k: v for _, part, _ in gathered for k, v in part.items()}
-            _progress(config, problem.weights, epoch, epochs, statuses, clock, out)
-    return _collect(backend, islands, migrations, epoch_times, clock)
+            statuses = {k: v for g in gathered for k, v in g[1].items()}
+            _progress(config, problem.weights, epoch, done, statuses, clock, out)
+        if stop_reason:
+            stopped = stop_reason
+            break
+        if checkpoint_now:
+            _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times)
+    state = _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times)
+    if not backend.is_root:
+        return None
+    return {"islands": state["islands"], "migrations": migrations, "epoch_seconds": epoch_times,
+            "migration_seconds": clock.migration, "waiting_seconds": clock.waiting,
+            "checkpoint_seconds": clock.checkpoint, "wall_seconds": time.perf_counter() - clock.start,
+            "generation": done, "stopped": stopped,
+            "session_evaluations": sum(st["evaluations"] for st in state["islands"]) - clock.base_evals}
 
 
-def _route_on_root(gathered, routes, epoch, migrations, copy):
+def _decide(config, backend, gathered, control, clock, epoch, done, session_epochs):
+    """Rank 0, after an epoch that is not the last: (stop reason or None, write a checkpoint now?).
+
+    `epoch` is the index of the epoch just run (0-based)."""
+    mine = [f"{control.stop.reason} on {backend.world.where}"] if control.stop.reason else []
+    # leaders report in the gather, every rank also through the stop channel: name each rank once
+    requests = list(dict.fromkeys(mine + [g[3] for g in gathered if g[3]] + backend.poll_stops()))
+    if requests:
+        return requests[0] + (f" (and {len(requests) - 1} more rank(s))" if len(requests) > 1 else ""), True
+    if config.stop_after and done >= config.stop_after:
+        return f"stop_after = {config.stop_after} reached", True
+    budget = config.max_walltime_seconds
+    if budget:
+        elapsed = time.perf_counter() - control.started
+        # the next epoch may take as long as the longest so far (plus a margin), then a checkpoint is written
+        needed = 1.25 * max(session_epochs, default=0.0) + 2 * clock.last_checkpoint
+        if elapsed + needed > budget:
+            return f"max_walltime = {config.max_walltime} would be exceeded by another epoch", True
+    every = config.checkpoint_every
+    return None, bool(every) and (epoch + 1) % every == 0
+
+
+def _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times):
+    """Gather every island's state to rank 0 and (there) write the checkpoint; returns the state on rank 0."""
+    t0 = time.perf_counter()
+    parts = backend.gather([island.state() for island in islands])
+    if not backend.is_root:
+        return None
+    merged = sorted((st for part in parts for st in part), key=lambda st: st["index"])
+    state = {"generation": done, "epoch": epoch, "islands": merged, "migrations": migrations,
+             "epoch_seconds": epoch_times}
+    if control.checkpoint is not None:
+        control.checkpoint(state)
+    clock.last_checkpoint = time.perf_counter() - t0
+    clock.checkpoint += clock.last_checkpoint
+    return state
+
+
+def _route_on_root(gathered, routes, epoch, migrations):
     """Rank 0: route every leader's emigrants, log the records, return what each leader receives."""
-    all_out = {k: v for part, _, _ in gathered for k, v in part.items()}
+    all_out = {k: v for g in gathered for k, v in g[0].items()}
     incoming, records = route_migrants(all_out, routes, epoch)
     migrations.extend(records)
-    per_leader = [{i: incoming.get(i, []) for i in part} for part, _, _ in gathered]
-    if copy:  # no message was sent: copy as a message would, so every launch mode is alike
-        per_leader = pickle.loads(pickle.dumps(per_leader, pickle.HIGHEST_PROTOCOL))
-    return per_leader
+    return [{i: incoming.get(i, []) for i in g[0]} for g in gathered]
 
 
-def _progress(config, weights, epoch, epochs, statuses, clock, out):
-    """One line per epoch on rank 0: epoch/total, best (objective values), evals/s, elapsed, ETA."""
+def _progress(config, weights, epoch, done, statuses, clock, out):
+    """One line per epoch on rank 0: epoch, generation/total, best (objective values), evals/s, elapsed, ETA."""
     if not config.progress:
         return
     elapsed = time.perf_counter() - clock.start
-    evals = sum(ev for _, ev in statuses.values())
+    evals = sum(ev for _, ev in statuses.values()) - clock.base_evals
     bests = [b for b, _ in statuses.values() if b is not None]
     best = max(bests) if bests else None
     shown = "n/a" if best is None else "/".join(f"{w / wt:.6g}" for w, wt in zip(best, weights))
-    eta = elapsed / (epoch + 1) * (epochs - epoch - 1)
-    print(f"epoch {epoch + 1}/{epochs}  best {shown}  evals/s {evals / elapsed:,.0f}  "
+    epochs = epoch + math.ceil((config.generations - done) / config.migration_interval)
+    per_epoch = elapsed / max(1, clock.epochs_run)
+    eta = per_epoch * (epochs - epoch)
+    print(f"epoch {epoch}/{epochs}  gen {done}/{config.generations}  best {shown}  evals/s {evals / elapsed:,.0f}  "
           f"elapsed {elapsed:.1f}s  ETA {eta:.1f}s", file=out, flush=True)
-
-
-def _collect(backend, islands, migrations, epoch_times, clock):
-    results = backend.gather([island.result() for island in islands])
-    if not backend.is_root:
-        return None
-    merged = sorted((r for part in results for r in part), key=lambda r: r["index"])
-    return {"islands": merged, "migrations": migrations, "epoch_seconds": epoch_times,
-            "migration_seconds": clock.migration, "waiting_seconds": clock.waiting,
-            "wall_seconds": time.perf_counter() - clock.start}

@@ -149,6 +149,24 @@ class Island:
         """The weighted fitness of this island's best individual so far (for progress lines)."""
         return max((ind.fitness.wvalues for ind in self.hof), default=None)
 
+    def state(self):
+        """Everything needed to continue this island exactly where it is (pickled into checkpoints)."""
+        return {**self.result(), "population": self.population, "gen": self.gen,
+                "py_state": self.rng.py_state, "np_state": self.rng.np_state}
+
+    def restore(self, state):
+        """Continue from `state` (as returned by `state()`) instead of starting a new population."""
+        self.population = list(state["population"])
+        self.gen = state["gen"]
+        self.rng.py_state, self.rng.np_state = state["py_state"], state["np_state"]
+        self.rows = list(state["rows"])
+        self.evaluations = state["evaluations"]
+        self.first_failures = dict(state["failures"])
+        self.eval_seconds, self.step_seconds = state["eval_seconds"], state["step_seconds"]
+        # DEAP keeps `items` best first and `keys` (their fitnesses) ascending; rebuild both as they were.
+        self.hof.items = list(state["hof"])
+        self.hof.keys = [ind.fitness for ind in reversed(self.hof.items)]
+
     def result(self):
         """What rank 0 needs for the outputs: plain data plus hall-of-fame individuals."""
         return {"index": self.index, "rows": self.rows, "hof": list(self.hof), "evaluations": self.evaluations,

@@ -19,11 +19,12 @@ __all__ = ["atomic_write", "csv_text", "make_run_dir", "write_config", "write_re
            "merged_hall_of_fame", "readable"]
 
 
-def make_run_dir(out, problem_name):
-    """Create the run folder: `out` if given (it must be absent or empty), else runs/<problem>-<time>."""
+def make_run_dir(out, problem_name, allowed=()):
+    """Create the run folder: `out` if given (it must be absent or empty, but for `allowed` names), else
+    runs/<problem>-<time>."""
     if out:
         path = Path(out)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and (not path.is_dir() or any(p.name not in allowed for p in path.iterdir())):
             from .errors import ConfigError
 
             raise ConfigError(f"output folder {path} already exists and is not empty; hpcevo never overwrites a "

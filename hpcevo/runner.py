@@ -6,17 +6,21 @@ job at once through `World.abort`, naming the rank and host.
 """
 
 import dataclasses
+import os
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from . import __version__
+from .checkpoint import CHECKPOINT_NAME, read_state, write_checkpoint
 from .comm import detect_world
-from .config import load_config
-from .engine import resolve_topology, run_islands
+from .engine import Control, resolve_topology, run_islands
 from .errors import UserError, WorldError
 from .output import make_run_dir, readable, write_config, write_results, write_summary
 from .problem import load_problem
+from .resume import STARTUP_FILES, plan_run
+from .stopping import EXIT_INTERRUPTED, EXIT_STOPPED, StopFlag
 
 __all__ = ["run", "report_crash"]
 
@@ -67,15 +71,24 @@ def _rank0(world, step):
     return world.bcast(payload)
 
 
-def run(config_path, overrides, out=sys.stdout):
-    """Run the search described by the config file and flags; returns the exit status."""
+def run(config_path, overrides, out=sys.stdout, resume=None):
+    """Run (or with `resume`, continue) the search described by the config file and flags; returns the exit
+    status: 0 complete, 2 user mistake, EXIT_STOPPED stopped early with a checkpoint."""
+    started = time.perf_counter()
     world = detect_world()
+    stop = StopFlag(announce=world.rank == 0, interrupt_now=lambda: _interrupt_now(world)).install()
+    try:
+        return _run(world, stop, config_path, overrides, out, resume, started)
+    finally:
+        stop.restore()
 
+
+def _run(world, stop, config_path, overrides, out, resume, started):
     def prepare():
-        config = load_config(config_path, overrides)
-        return config.resolve(_check_world(world, config))
+        config, start = plan_run(config_path, overrides, resume)
+        return config.resolve(_check_world(world, config)), start
 
-    config, error = _rank0(world, prepare)
+    (config, start), error = _unpack(_rank0(world, prepare))
     if error:
         return 2
     try:
@@ -90,33 +103,66 @@ def run(config_path, overrides, out=sys.stdout):
     if world.size == 1 and config.ranks_per_island > 1:
         print("hpcevo: note: one process runs every island; ranks_per_island applies under mpiexec.",
               file=sys.stderr)
+    loaded = {}
 
-    def start():
-        run_dir = make_run_dir(config.out, config.problem)
+    def begin():
+        if start.resume_from:
+            loaded["state"] = read_state(start.resume_from)
+            run_dir = Path(start.run_dir)
+            if start.written_by != __version__:
+                print(f"hpcevo: note: the checkpoint was written by hpcevo {start.written_by or 'unknown'}, this is "
+                      f"{__version__}; results may differ from an uninterrupted run.", file=sys.stderr)
+        else:
+            run_dir = make_run_dir(start.run_dir or config.out, config.problem, allowed=STARTUP_FILES
+                                   if start.run_dir else ())
         write_config(run_dir, dataclasses.replace(config, out=str(run_dir)))
         return str(run_dir)
 
-    run_dir, error = _rank0(world, start)
+    run_dir, error = _rank0(world, begin)
     if error:
         return 2
+    config = dataclasses.replace(config, out=run_dir)
     backend = world.backend(config.ranks_per_island)
+    stop.attach(backend.notify_stop)
     if world.rank == 0 and config.progress:
+        verb = f"resuming at generation {start.generation}" if start.resume_from else "starting"
         print(f"hpcevo {__version__}: {config.problem}, {config.islands} islands x {config.population} "
               f"({config.algorithm}), {config.generations} generations, {world.size} rank(s) in "
-              f"{backend.n_groups} group(s), seed {config.seed} -> {run_dir}", file=out, flush=True)
+              f"{backend.n_groups} group(s), seed {config.seed}, {verb} -> {run_dir}", file=out, flush=True)
+    checkpoint = {}
+
+    def write(state):
+        checkpoint["bytes"] = write_checkpoint(run_dir, config.to_toml(), config.problem, state)
+
+    control = Control(stop=stop, resuming=bool(start.resume_from), resume=loaded.get("state"),
+                      checkpoint=write if world.rank == 0 else None, started=started)
+    results = None
     with backend.serving(problem, config.chunksize) as evaluator:
-        if evaluator is None:
-            return 0
-        try:
-            results = run_islands(config, problem, backend, evaluator, out=out)
-        except BaseException:  # abort from here: leaving the executor would wait on its workers
-            report_crash(crash_text(), 130 if isinstance(sys.exc_info()[1], KeyboardInterrupt) else 1)
+        if evaluator is not None:
+            try:
+                results = run_islands(config, problem, backend, evaluator, out=out, control=control)
+            except BaseException:  # abort from here: leaving the executor would wait on its workers
+                report_crash(crash_text(), 130 if isinstance(sys.exc_info()[1], KeyboardInterrupt) else 1)
+    status = 0
     if world.rank == 0:
-        _finish(world, config, problem, run_dir, results, backend, out)
-    return 0
+        status = _finish(world, config, problem, run_dir, results, backend, start, checkpoint, out)
+    return world.bcast(status)
 
 
-def _finish(world, config, problem, run_dir, results, backend, out):
+def _unpack(payload):
+    value, error = payload
+    return (value if value is not None else (None, None)), error
+
+
+def _interrupt_now(world):
+    """A second SIGINT: end every rank at once (the last checkpoint, if any, stays as it was)."""
+    os.write(2, f"hpcevo: second SIGINT on {world.where}: ending the whole job now, without a new checkpoint.\n"
+                .encode())
+    world.abort(EXIT_INTERRUPTED)
+
+
+def _finish(world, config, problem, run_dir, results, backend, start, checkpoint, out):
+    """Rank 0: write the outputs and summary; returns the exit status (0, or EXIT_STOPPED when stopped early)."""
     t0 = time.perf_counter()
     hof = write_results(run_dir, config, problem, results)
     islands = results["islands"]
@@ -124,16 +170,21 @@ def _finish(world, config, problem, run_dir, results, backend, out):
     wall = results["wall_seconds"]
     eval_s = sum(r["eval_seconds"] for r in islands)
     step_s = sum(r["step_seconds"] for r in islands)
+    stopped = results["stopped"]
     summary = {
-        "problem": config.problem, "seed": config.seed, "ranks": world.size, "groups": backend.n_groups,
+        "problem": config.problem, "seed": config.seed, "status": "stopped" if stopped else "complete",
+        "stopped_by": stopped, "generation": results["generation"], "generations": config.generations,
+        "resumed_from_generation": start.generation if start.resume_from else None,
+        "ranks": world.size, "groups": backend.n_groups,
         "ranks_per_island": config.ranks_per_island if world.size > 1 else 1, "islands": config.islands,
-        "generations": config.generations, "evaluations": evaluations, "wall_seconds": wall,
-        "evaluations_per_second": evaluations / wall if wall > 0 else None,
+        "evaluations": evaluations, "wall_seconds": wall,
+        "evaluations_per_second": results["session_evaluations"] / wall if wall > 0 else None,
         "seconds": {"evaluation": eval_s, "variation": step_s - eval_s,
                     "migration": results["migration_seconds"], "waiting": results["waiting_seconds"],
-                    "output": None},
+                    "checkpoint": results["checkpoint_seconds"], "output": None},
         "migration_share": results["migration_seconds"] / wall if wall > 0 else None,
         "waiting_share": results["waiting_seconds"] / wall if wall > 0 else None,
+        "checkpoint": {"file": CHECKPOINT_NAME, "bytes": checkpoint.get("bytes")},
         "best": ({"fitness": list(hof[0].fitness.values), "individual": readable(hof[0], problem.toolbox)}
                  if hof else None),
         "versions": _versions(),
@@ -143,10 +194,19 @@ def _finish(world, config, problem, run_dir, results, backend, out):
         report(run_dir, hof)
     summary["seconds"]["output"] = time.perf_counter() - t0
     write_summary(run_dir, summary)
+    if stopped:
+        print(f"hpcevo: stopped after generation {results['generation']} of {config.generations} ({stopped}); "
+              f"checkpoint written to {Path(run_dir) / CHECKPOINT_NAME}. Continue with:\n"
+              f"  python -m hpcevo run --resume {run_dir}\n"
+              f"(on any number of ranks, e.g. under mpiexec or srun). Exit status {EXIT_STOPPED}.",
+              file=sys.stderr, flush=True)
+        return EXIT_STOPPED
     if config.progress:
         best = "/".join(f"{v:.6g}" for v in hof[0].fitness.values) if hof else "n/a"
-        print(f"done: {evaluations:,} evaluations in {wall:.2f}s ({evaluations / max(wall, 1e-9):,.0f}/s), "
+        rate = results["session_evaluations"] / max(wall, 1e-9)
+        print(f"done: {evaluations:,} evaluations in {wall:.2f}s ({rate:,.0f}/s), "
               f"best {best}; results in {run_dir}", file=out, flush=True)
+    return 0
 
 
 def _versions():

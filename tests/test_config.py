@@ -34,6 +34,9 @@ DEFAULTS = {
     "on_error": "penalize",
     "out": "",
     "progress": True,
+    "checkpoint_every": 10,
+    "max_walltime": "",
+    "stop_after": 0,
 }
 
 
