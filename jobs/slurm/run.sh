@@ -1,29 +1,122 @@
 #!/bin/bash
 # hpcevo under SLURM: copy this file, edit the #SBATCH lines and the knobs, then `sbatch run.sh`.
 # Outside SLURM, `bash run.sh` runs the same job with mpiexec on NTASKS local ranks (default 2).
+#
+# A run that is stopped early (time limit near, preemption, scancel --signal=USR1) writes a checkpoint and
+# exits with status 75; this script then requeues the job (`scontrol requeue`), and the requeued job resumes
+# from RUN_DIR's checkpoint (`--resume auto`), up to MAX_RESTARTS times. The results are the same as those of
+# an uninterrupted run.
 #SBATCH --job-name=hpcevo
 #SBATCH --ntasks=64
 #SBATCH --time=02:00:00
 #SBATCH --output=hpcevo-%j.out
+# append: a requeued job keeps the earlier runs' output in the same file
+#SBATCH --open-mode=append
+# USR1 to every rank 120 s before the time limit: the run finishes its current epoch, writes a checkpoint and
+# exits 75. SLURM checks time limits only every 30 s or so and may send the signal up to ~60 s earlier than
+# asked, so keep this margin >= 60 s plus the time of one epoch and one checkpoint.
+#SBATCH --signal=USR1@120
+# may be requeued (by this script after a stop, or by SLURM after a node failure)
+#SBATCH --requeue
 
-# ---- knobs (environment variables override these defaults) ---------------------------------------
-CONFIG="${CONFIG:-}"                                  # TOML config file; empty = the built-in main job
-RUN_DIR="${RUN_DIR:-runs/job-${SLURM_JOB_ID:-local-$$}}" # run folder (must not exist yet)
-RANKS_PER_ISLAND="${RANKS_PER_ISLAND:-1}"             # 1 leader + evaluators per island group
-VENV="${VENV:-$PWD/.venv}"                            # python environment with hpcevo installed
-HPCEVO_ARGS="${HPCEVO_ARGS:-}"                        # extra flags, e.g. "--generations 500 --seed 7"
-NTASKS="${SLURM_NTASKS:-${NTASKS:-2}}"
-# ----------------------------------------------------------------------------------------------------
+# ---- knobs (environment variables override these defaults; sbatch passes your environment) --------------
+CONFIG="${CONFIG:-}"                        # TOML config file; empty = the built-in main job
+# run folder: the same for every restart of this job (a requeued job keeps its job id), so a restart resumes
+if [ -n "${SLURM_JOB_ID:-}" ]; then
+    RUN_DIR="${RUN_DIR:-runs/job-${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}${SLURM_ARRAY_TASK_ID:+-$SLURM_ARRAY_TASK_ID}}"
+else
+    RUN_DIR="${RUN_DIR:-runs/job-local-$$}"
+fi
+RANKS_PER_ISLAND="${RANKS_PER_ISLAND:-1}"   # 1 leader + evaluators per island group
+VENV="${VENV:-$PWD/.venv}"                  # python environment with hpcevo installed
+HPCEVO_ARGS="${HPCEVO_ARGS:-}"              # extra flags, e.g. "--generations 500 --seed 7 --checkpoint-every 5"
+MAX_RESTARTS="${MAX_RESTARTS:-10}"          # requeue a stopped job at most this many times
+if [ -n "${SLURM_JOB_ID:-}" ]; then
+    LAUNCHER="${LAUNCHER:-srun}"            # srun | mpiexec (MPICH's mpiexec also places ranks through SLURM)
+    NTASKS="${SLURM_NTASKS:-1}"
+else
+    LAUNCHER="${LAUNCHER:-mpiexec}"
+    NTASKS="${NTASKS:-2}"                   # local ranks outside SLURM
+fi
+# ------------------------------------------------------------------------------------------------------------
 set -euo pipefail
+RESTART="${SLURM_RESTART_COUNT:-0}"
 if [ ! -x "$VENV/bin/python" ]; then
     echo "run.sh: no python environment at VENV=$VENV; create it with: python3 -m venv .venv && .venv/bin/pip install -e '.[mpich]'" >&2
     exit 2
 fi
+case "$LAUNCHER" in
+    srun|mpiexec) ;;
+    *) echo "run.sh: LAUNCHER=$LAUNCHER: use srun or mpiexec" >&2; exit 2 ;;
+esac
+if [ "$LAUNCHER" = srun ] && [ -z "${SLURM_JOB_ID:-}" ]; then
+    echo "run.sh: LAUNCHER=srun needs a SLURM job (submit with sbatch); outside SLURM use LAUNCHER=mpiexec" >&2
+    exit 2
+fi
 export PATH="$VENV/bin:$PATH"
-args=(run --out "$RUN_DIR" --ranks-per-island "$RANKS_PER_ISLAND")
+job="${SLURM_JOB_ID:-none (local)}${SLURM_ARRAY_JOB_ID:+ (array ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-})}"
+echo "run.sh: job $job restart=$RESTART/$MAX_RESTARTS run_dir=$RUN_DIR launcher=$LAUNCHER ranks=$NTASKS" \
+     "host=$(hostname -s) $(date '+%F %T')"
+
+# MPICH names its shared-memory segment after the PMI job name, `<jobid>.<stepid>` under srun: a step killed
+# before MPI_Finalize leaves /dev/shm/mpich_shm_* behind, and the same step of the requeued job opens it and
+# fails or hangs in MPI_Init. Remove such files (ours, a few seconds old, mapped or held open by no process).
+clean_stale_shm() {
+    local held f cutoff
+    held="$({ cat /proc/[0-9]*/maps 2>/dev/null | grep -o '/dev/shm/mpich_shm_[^ ]*'
+              find /proc/[0-9]*/fd -maxdepth 1 -lname '/dev/shm/mpich_shm_*' -printf '%l\n' 2>/dev/null; } | sort -u)" || true
+    cutoff=$(( $(date +%s) - 5 ))
+    for f in /dev/shm/mpich_shm_*; do
+        [ -O "$f" ] || continue                                  # exists and is ours
+        [ "$(stat -c %Y "$f" 2>/dev/null || echo "$cutoff")" -lt "$cutoff" ] || continue  # not being set up now
+        grep -qxF "$f" <<<"$held" && continue                    # in use
+        rm -f "$f" && echo "run.sh: removed stale MPICH shared memory $f on $(hostname -s)"
+    done
+    return 0
+}
+if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then  # one cleanup task on every node of the allocation
+    srun --nodes="$SLURM_JOB_NUM_NODES" --ntasks="$SLURM_JOB_NUM_NODES" --ntasks-per-node=1 --mpi=none \
+         bash -c "$(declare -f clean_stale_shm); clean_stale_shm" || echo "run.sh: stale shared-memory cleanup failed" >&2
+else
+    clean_stale_shm
+fi
+
+args=(run --out "$RUN_DIR" --resume auto --ranks-per-island "$RANKS_PER_ISLAND")
 [ -n "$CONFIG" ] && args+=(--config "$CONFIG")
 # shellcheck disable=SC2206  # HPCEVO_ARGS is split on spaces on purpose
 [ -n "$HPCEVO_ARGS" ] && args+=($HPCEVO_ARGS)
-# MPICH's mpiexec (from the mpich wheel or a module) starts the ranks; inside an allocation it uses SLURM's
-# own launcher to place them on the allocated nodes.
-exec mpiexec -n "$NTASKS" python -m hpcevo "${args[@]}"
+if [ "$LAUNCHER" = srun ]; then
+    launch=(srun --mpi=pmi2)  # pmi2: this MPICH has no PMIx, and --mpi=none would start N runs of one rank
+else
+    launch=(mpiexec -n "$NTASKS")  # inside an allocation MPICH's mpiexec places the ranks through srun
+fi
+status=0
+"${launch[@]}" python -m hpcevo "${args[@]}" || status=$?
+
+abs_run_dir="$(realpath -m "$RUN_DIR")"
+case "$status" in
+    0)
+        echo "run.sh: run complete: $abs_run_dir" ;;
+    75)
+        echo "run.sh: the run stopped early with a checkpoint in $abs_run_dir (status 75)"
+        if [ -n "${SLURM_JOB_ID:-}" ] && [ "$RESTART" -lt "$MAX_RESTARTS" ]; then
+            if scontrol requeue "$SLURM_JOB_ID"; then
+                echo "run.sh: requeued job $SLURM_JOB_ID (restart $((RESTART + 1)) of at most $MAX_RESTARTS);" \
+                     "it resumes from $abs_run_dir"
+                exit 0
+            fi
+            echo "run.sh: scontrol requeue $SLURM_JOB_ID failed" >&2
+        elif [ -n "${SLURM_JOB_ID:-}" ]; then
+            echo "run.sh: not requeued: $RESTART restarts already (MAX_RESTARTS=$MAX_RESTARTS)"
+        fi
+        if [ -n "${SLURM_JOB_ID:-}" ]; then
+            echo "run.sh: to resume, submit the job script again with the same knobs and" \
+                 "RUN_DIR=$abs_run_dir (e.g. RUN_DIR=$abs_run_dir sbatch run.sh)"
+        else
+            echo "run.sh: to resume: RUN_DIR=$abs_run_dir bash $0 (with the same knobs)"
+        fi
+        exit 75 ;;
+    *)
+        echo "run.sh: hpcevo failed with status $status (run folder $abs_run_dir)" >&2
+        exit "$status" ;;
+esac

@@ -215,3 +215,12 @@ def reporting(length=20):
 def _write_best(run_dir, hall_of_fame):
     with open(os.path.join(run_dir, "best.txt"), "w") as fh:
         fh.write(f"{hall_of_fame[0]} {hall_of_fame[0].fitness.values[0]}\n")
+
+
+def slow_until_requeued(delay=0.05, dimension=10):
+    """Rastrigin that sleeps `delay` seconds per evaluation only in a SLURM job's first run (SLURM_RESTART_COUNT
+    unset or 0): a job that reaches its time limit, then finishes quickly once requeued. Same results either way."""
+    tb = rastrigin(dimension=dimension)
+    if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
+        tb.register("evaluate", _slow_eval, evaluate=tb.evaluate, delay=delay)
+    return tb
