@@ -55,13 +55,15 @@ class Control:
     """How a run starts and stops: resume state, checkpoint writer, stop flag and wall-time budget.
 
     `resume` is the checkpoint state on rank 0 (None elsewhere); `resuming` is known on every rank.
-    `checkpoint(state)` runs on rank 0 only.  `started` is when the process began (perf_counter).
+    `checkpoint(state)` and `progress(results)` (outputs so far, after a periodic checkpoint) run on rank 0
+    only.  `started` is when the process began (perf_counter).
     """
 
     stop: StopFlag = field(default_factory=StopFlag)
     resuming: bool = False
     resume: dict = None
     checkpoint: object = None
+    progress: object = None
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -139,14 +141,18 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
             stopped = stop_reason
             break
         if checkpoint_now:
-            _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times)
-    state = _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times)
+            _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times, final=False)
+    state = _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times, final=True)
     if not backend.is_root:
         return None
-    return {"islands": state["islands"], "migrations": migrations, "epoch_seconds": epoch_times,
-            "migration_seconds": clock.migration, "waiting_seconds": clock.waiting,
+    return _results(state, clock, stopped)
+
+
+def _results(state, clock, stopped):
+    """Rank 0: the checkpoint state plus this session's time split (what the outputs are written from)."""
+    return {**state, "migration_seconds": clock.migration, "waiting_seconds": clock.waiting,
             "checkpoint_seconds": clock.checkpoint, "wall_seconds": time.perf_counter() - clock.start,
-            "generation": done, "stopped": stopped,
+            "stopped": stopped,
             "session_evaluations": sum(st["evaluations"] for st in state["islands"]) - clock.base_evals}
 
 
@@ -172,8 +178,10 @@ def _decide(config, backend, gathered, control, clock, epoch, done, session_epoc
     return None, bool(every) and (epoch + 1) % every == 0
 
 
-def _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times):
-    """Gather every island's state to rank 0 and (there) write the checkpoint; returns the state on rank 0."""
+def _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times, final):
+    """Gather every island's state to rank 0 and (there) write the checkpoint; returns the state on rank 0.
+
+    On a periodic checkpoint `control.progress(results)` also writes the results so far (a run in progress)."""
     t0 = time.perf_counter()
     parts = backend.gather([island.state() for island in islands])
     if not backend.is_root:
@@ -185,6 +193,8 @@ def _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch
         control.checkpoint(state)
     clock.last_checkpoint = time.perf_counter() - t0
     clock.checkpoint += clock.last_checkpoint
+    if not final and control.progress is not None:
+        control.progress(_results(state, clock, None))
     return state
 
 

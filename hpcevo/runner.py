@@ -134,8 +134,12 @@ def _run(world, stop, config_path, overrides, out, resume, started):
     def write(state):
         checkpoint["bytes"] = write_checkpoint(run_dir, config.to_toml(), config.problem, state)
 
+    def progress(results):
+        _outputs(world, config, problem, run_dir, results, backend, start, checkpoint, "running")
+
+    root = world.rank == 0
     control = Control(stop=stop, resuming=bool(start.resume_from), resume=loaded.get("state"),
-                      checkpoint=write if world.rank == 0 else None, started=started)
+                      checkpoint=write if root else None, progress=progress if root else None, started=started)
     results = None
     with backend.serving(problem, config.chunksize) as evaluator:
         if evaluator is not None:
@@ -163,6 +167,26 @@ def _interrupt_now(world):
 
 def _finish(world, config, problem, run_dir, results, backend, start, checkpoint, out):
     """Rank 0: write the outputs and summary; returns the exit status (0, or EXIT_STOPPED when stopped early)."""
+    stopped = results["stopped"]
+    summary, hof = _outputs(world, config, problem, run_dir, results, backend, start, checkpoint,
+                            "stopped" if stopped else "complete", report=True)
+    if stopped:
+        print(f"hpcevo: stopped after generation {results['generation']} of {config.generations} ({stopped}); "
+              f"checkpoint written to {Path(run_dir) / CHECKPOINT_NAME}. Continue with:\n"
+              f"  python -m hpcevo run --resume {run_dir}\n"
+              f"(on any number of ranks, e.g. under mpiexec or srun). Exit status {EXIT_STOPPED}.",
+              file=sys.stderr, flush=True)
+        return EXIT_STOPPED
+    if config.progress:
+        best = "/".join(f"{v:.6g}" for v in hof[0].fitness.values) if hof else "n/a"
+        print(f"done: {summary['evaluations']:,} evaluations in {summary['wall_seconds']:.2f}s "
+              f"({summary['evaluations_per_second'] or 0:,.0f}/s), best {best}; results in {run_dir}",
+              file=out, flush=True)
+    return 0
+
+
+def _outputs(world, config, problem, run_dir, results, backend, start, checkpoint, status, report=False):
+    """Rank 0: the result files and summary.json (`status`: running, stopped or complete); (summary, hof)."""
     t0 = time.perf_counter()
     hof = write_results(run_dir, config, problem, results)
     islands = results["islands"]
@@ -170,10 +194,9 @@ def _finish(world, config, problem, run_dir, results, backend, start, checkpoint
     wall = results["wall_seconds"]
     eval_s = sum(r["eval_seconds"] for r in islands)
     step_s = sum(r["step_seconds"] for r in islands)
-    stopped = results["stopped"]
     summary = {
-        "problem": config.problem, "seed": config.seed, "status": "stopped" if stopped else "complete",
-        "stopped_by": stopped, "generation": results["generation"], "generations": config.generations,
+        "problem": config.problem, "seed": config.seed, "status": status,
+        "stopped_by": results["stopped"], "generation": results["generation"], "generations": config.generations,
         "resumed_from_generation": start.generation if start.resume_from else None,
         "ranks": world.size, "groups": backend.n_groups,
         "ranks_per_island": config.ranks_per_island if world.size > 1 else 1, "islands": config.islands,
@@ -189,24 +212,12 @@ def _finish(world, config, problem, run_dir, results, backend, start, checkpoint
                  if hof else None),
         "versions": _versions(),
     }
-    report = getattr(problem.toolbox, "report", None)
-    if callable(report):  # problem-specific outputs (e.g. the trading problem's strategies.csv)
-        report(run_dir, hof)
+    hook = getattr(problem.toolbox, "report", None)
+    if report and callable(hook):  # problem-specific outputs (e.g. the trading problem's strategies.csv)
+        hook(run_dir, hof)
     summary["seconds"]["output"] = time.perf_counter() - t0
     write_summary(run_dir, summary)
-    if stopped:
-        print(f"hpcevo: stopped after generation {results['generation']} of {config.generations} ({stopped}); "
-              f"checkpoint written to {Path(run_dir) / CHECKPOINT_NAME}. Continue with:\n"
-              f"  python -m hpcevo run --resume {run_dir}\n"
-              f"(on any number of ranks, e.g. under mpiexec or srun). Exit status {EXIT_STOPPED}.",
-              file=sys.stderr, flush=True)
-        return EXIT_STOPPED
-    if config.progress:
-        best = "/".join(f"{v:.6g}" for v in hof[0].fitness.values) if hof else "n/a"
-        rate = results["session_evaluations"] / max(wall, 1e-9)
-        print(f"done: {evaluations:,} evaluations in {wall:.2f}s ({rate:,.0f}/s), "
-              f"best {best}; results in {run_dir}", file=out, flush=True)
-    return 0
+    return summary, hof
 
 
 def _versions():

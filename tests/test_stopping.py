@@ -259,7 +259,11 @@ def test_kill_9_of_the_whole_job_then_resume(tmp_path, reference):
         time.sleep(0.1)
     _no_rank_left(run_dir)
     assert _generation(run_dir) >= 6  # epochs of 2 generations, checkpointed after each
-    assert not (run_dir / "summary.json").exists()
+    # the results so far are written after each periodic checkpoint, marked as a run in progress
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "running" and 2 <= summary["generation"] <= _generation(run_dir)
+    last = (run_dir / "logbook.csv").read_text().splitlines()[-1]
+    assert last.startswith(f"3,{summary['generation']},")
     resumed = hpcevo(["run", "--resume", run_dir, "--quiet"], ranks=4)
     assert resumed.returncode == 0, resumed.stderr
     same_results(reference["slow"], run_dir)
