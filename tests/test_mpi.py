@@ -105,3 +105,40 @@ def test_world_names_rank_and_host():
 
     comm = _comm()
     assert World(comm).where == f"rank {comm.rank} on {socket.gethostname()}"
+
+
+def test_stop_and_resume_on_another_layout_matches_serial(mpi_tmp_path):
+    """Stopped on 4 ranks in groups of 2 (every rank returns 75), resumed on 4 single-rank groups: serial results."""
+    from hpcevo.runner import run
+    from hpcevo.stopping import EXIT_STOPPED
+
+    comm = _comm()
+    overrides = {"problem": "onemax", "islands": 4, "population": 16, "generations": 8, "migration_interval": 2,
+                 "migrants": 2, "progress": False, "problem_options": {"length": 12}}
+    run_dir = str(mpi_tmp_path / "mpi")
+    assert run(None, {**overrides, "out": run_dir, "ranks_per_island": 2, "stop_after": 3}) == EXIT_STOPPED
+    assert run(None, {"ranks_per_island": 1}, resume=run_dir) == 0
+    comm.Barrier()
+    if comm.rank == 0:
+        _serial_reference(overrides, mpi_tmp_path / "serial")
+        for name in RESULT_FILES:
+            assert (mpi_tmp_path / "mpi" / name).read_bytes() == (mpi_tmp_path / "serial" / name).read_bytes(), name
+
+
+def test_stop_channel_reaches_rank_0():
+    """Any rank's stop request (sent from a signal handler without blocking) arrives at rank 0, named."""
+    import time
+
+    from hpcevo.comm import MPIBackend, World
+
+    comm = _comm()
+    backend = MPIBackend(World(comm), 2)
+    backend.notify_stop("SIGUSR1")
+    comm.Barrier()
+    if comm.rank == 0:
+        received, deadline = [], time.monotonic() + 10
+        while len(received) < comm.size - 1 and time.monotonic() < deadline:
+            received += backend.poll_stops()
+        host = socket.gethostname()
+        assert sorted(received) == [f"SIGUSR1 on rank {r} on {host}" for r in range(1, comm.size)]
+    comm.Barrier()
