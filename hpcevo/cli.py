@@ -29,6 +29,8 @@ _RUN_FLAGS = [
     ("--chunksize", "chunksize", int, "individuals per task sent to an evaluator rank (default 8)"),
     ("--seed", "seed", int, "run seed; same config + seed = same results (default 1)"),
     ("--hall-of-fame", "hall_of_fame", int, "size of the merged hall of fame (default 10)"),
+    ("--eval-timeout", "eval_timeout", float, "seconds one evaluation may take; past it, it fails like an exception "
+                                              "(see --on-error); 0 = no limit (default)"),
     ("--on-error", "on_error", str, "a failed evaluation: penalize (worst fitness, counted) | raise (end the job)"),
     ("--out", "out", str, "run folder to create (default runs/<problem>-<date>-<time>)"),
     ("--checkpoint-every", "checkpoint_every", int, "write checkpoint.pkl every E epochs (default 10; 0 = only at "

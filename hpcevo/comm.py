@@ -121,9 +121,9 @@ class SerialBackend:
         return []
 
     @contextmanager
-    def serving(self, problem, chunksize):
+    def serving(self, problem, chunksize, timeout=0.0):
         """Yield an evaluator; every process of the group is a leader here."""
-        install_local(problem, self.world.where)
+        install_local(problem, self.world.where, timeout, self.world.abort)
         yield _in_process(problem, self.world.where)
 
 
@@ -175,9 +175,11 @@ class MPIBackend:
         return received
 
     @contextmanager
-    def serving(self, problem, chunksize):
-        """Leaders get an evaluator (yielded); workers serve evaluations and get None once released."""
-        install_local(problem, self.world.where)
+    def serving(self, problem, chunksize, timeout=0.0):
+        """Leaders get an evaluator (yielded); workers serve evaluations and get None once released.
+
+        `timeout`: the per-evaluation time limit, enforced on whichever rank evaluates."""
+        install_local(problem, self.world.where, timeout, self.world.abort)
         if self.group_comm.Get_size() == 1:
             yield _in_process(problem, self.world.where)
             return

@@ -49,6 +49,7 @@ class Config:
     out: str = ""
     progress: bool = True
     checkpoint_every: int = 10
+    eval_timeout: float = 0.0
     max_walltime: str = ""
     stop_after: int = 0
 
@@ -83,7 +84,7 @@ class Config:
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 # Settings a resumed run may change without changing its results; the rest must match the checkpoint.
 RESUME_MAY_CHANGE = ("generations", "ranks_per_island", "chunksize", "out", "progress", "checkpoint_every",
-                     "max_walltime", "stop_after")
+                     "max_walltime", "stop_after", "eval_timeout")
 # Settings about one session of a run, not inherited from the checkpoint when resuming.
 SESSION_KEYS = ("max_walltime", "stop_after")
 _CHOICES = {
@@ -183,6 +184,9 @@ def _validate(c, where):
     if ":" not in c.topology and c.topology not in _TOPOLOGY_NAMES:
         raise ConfigError(f"{where('topology')}: topology = {c.topology!r} is not one of {', '.join(_TOPOLOGY_NAMES)}, "
                           f"nor a custom 'package.module:function'.{_suggest(c.topology, _TOPOLOGY_NAMES)}")
+    if c.eval_timeout < 0 or not math.isfinite(c.eval_timeout):
+        raise ConfigError(f"{where('eval_timeout')}: eval_timeout must be a number of seconds, 0 for no limit, got "
+                          f"{c.eval_timeout}.")
     if c.max_walltime and not parse_duration(c.max_walltime):
         raise ConfigError(f"{where('max_walltime')}: max_walltime = {c.max_walltime!r} is not a duration: give "
                           f"seconds (3600), a unit (90m, 2h, 1d), HH:MM:SS or D-HH:MM:SS, greater than 0.")

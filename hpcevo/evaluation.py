@@ -5,16 +5,28 @@ The same `evaluate_one` runs in-process (a group of one rank) and on worker rank
 """
 
 import math
+import os
+import signal
+import sys
+import threading
+import time
 import traceback
 from dataclasses import dataclass
 
 from .errors import Rejected
 
-__all__ = ["Failure", "evaluate_one", "evaluate_remote", "install_local", "REJECTED"]
+__all__ = ["Failure", "evaluate_one", "evaluate_remote", "install_local", "REJECTED", "TIMEOUT"]
 
 REJECTED = "Rejected"  # Failure.kind of an individual its evaluate rejected on purpose
+TIMEOUT = "Timeout"  # Failure.kind of an evaluation that ran past eval_timeout
 
-_LOCAL = {}  # per-process: the problem built by this rank and where it runs ("rank 3 on node12")
+# per-process: the problem built by this rank, where it runs ("rank 3 on node12"), the evaluation time limit,
+# and when the evaluation in progress started (read by the watchdog thread)
+_LOCAL = {"timeout": 0.0, "started": None}
+
+
+class _TimedOut(BaseException):
+    """Raised into an evaluation by SIGALRM (a BaseException, so a user's `except Exception` cannot swallow it)."""
 
 
 @dataclass(frozen=True)
@@ -27,16 +39,63 @@ class Failure:
     where: str
 
 
-def install_local(problem, where):
-    """Make this process's problem the one `evaluate_remote` uses (called once on every rank)."""
-    _LOCAL["problem"] = problem
-    _LOCAL["where"] = where
+def install_local(problem, where, timeout=0.0, abort=None):
+    """Make this process's problem the one `evaluate_remote` uses (called once on every rank, main thread).
+
+    With a `timeout`, SIGALRM interrupts an evaluation that runs past it; a watchdog thread ends the whole
+    job through `abort` if one cannot be interrupted (stuck in C code) within a grace period after that.
+    """
+    _LOCAL.update(problem=problem, where=where, timeout=float(timeout or 0.0), started=None)
+    if timeout:
+        signal.signal(signal.SIGALRM, _alarm)
+        if abort is not None and not _LOCAL.get("watchdog"):
+            _LOCAL["watchdog"] = threading.Thread(target=_watchdog, args=(abort,), name="hpcevo-watchdog",
+                                                  daemon=True)
+            _LOCAL["watchdog"].start()
+
+
+def _alarm(signum, frame):
+    if _LOCAL["started"] is not None:
+        raise _TimedOut()
+
+
+def _watchdog(abort):
+    while True:
+        timeout = _LOCAL["timeout"]
+        time.sleep(min(1.0, timeout / 2))
+        started = _LOCAL["started"]
+        grace = max(5.0, timeout)
+        if started is not None and time.monotonic() - started > timeout + grace:
+            os.write(2, f"hpcevo: an evaluation on {_LOCAL['where']} has run {time.monotonic() - started:.0f} s, past "
+                        f"eval_timeout = {timeout:g} s plus {grace:g} s of grace, and cannot be interrupted (stuck "
+                        f"outside Python, e.g. in C code or I/O); ending the whole job.\n".encode())
+            sys.stderr.flush()
+            abort(1)
+
+
+def _call(evaluate, individual):
+    timeout = _LOCAL["timeout"]
+    if not timeout:
+        return evaluate(individual)
+    main = threading.current_thread() is threading.main_thread()
+    _LOCAL["started"] = time.monotonic()
+    try:
+        if main:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+        return evaluate(individual)
+    finally:
+        if main:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        _LOCAL["started"] = None
 
 
 def evaluate_one(evaluate, individual, n_objectives, where):
-    """Return (values, None) or (None, Failure): exceptions, wrong lengths and non-finite values fail."""
+    """Return (values, None) or (None, Failure): exceptions, time-outs, wrong lengths and non-finite values fail."""
     try:
-        values = tuple(float(v) for v in evaluate(individual))
+        values = tuple(float(v) for v in _call(evaluate, individual))
+    except _TimedOut:
+        return None, Failure(TIMEOUT, f"the evaluation did not finish within eval_timeout = {_LOCAL['timeout']:g} s",
+                             "", where)
     except Rejected as exc:
         return None, Failure(REJECTED, str(exc)[:500], "", where)
     except Exception as exc:  # user code may raise anything; the island decides what a failure means

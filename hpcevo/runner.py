@@ -10,17 +10,18 @@ import os
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
 from .checkpoint import CHECKPOINT_NAME, read_state, write_checkpoint
 from .comm import detect_world
 from .engine import Control, resolve_topology, run_islands
-from .errors import UserError, WorldError
+from .errors import ConfigError, UserError, WorldError
 from .output import make_run_dir, readable, write_config, write_results, write_summary
 from .problem import load_problem
 from .resume import STARTUP_FILES, plan_run
-from .stopping import EXIT_INTERRUPTED, EXIT_STOPPED, StopFlag
+from .stopping import EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_STOPPED, StopFlag
 
 __all__ = ["run", "report_crash"]
 
@@ -106,6 +107,14 @@ def _run(world, stop, config_path, overrides, out, resume, started):
     loaded = {}
 
     def begin():
+        try:
+            return _begin()
+        except OSError as exc:
+            folder = exc.filename or start.run_dir or config.out
+            raise ConfigError(f"cannot create or write the run folder {folder}: {exc.strerror or exc}. Choose "
+                              f"another --out, or fix that folder's permissions.") from None
+
+    def _begin():
         if start.resume_from:
             loaded["state"] = read_state(start.resume_from)
             run_dir = Path(start.run_dir)
@@ -132,25 +141,52 @@ def _run(world, stop, config_path, overrides, out, resume, started):
     checkpoint = {}
 
     def write(state):
-        checkpoint["bytes"] = write_checkpoint(run_dir, config.to_toml(), config.problem, state)
+        with _writing(run_dir, checkpoint):
+            checkpoint["bytes"] = write_checkpoint(run_dir, config.to_toml(), config.problem, state)
+            checkpoint["generation"] = state["generation"]
 
     def progress(results):
-        _outputs(world, config, problem, run_dir, results, backend, start, checkpoint, "running")
+        with _writing(run_dir, checkpoint):
+            _outputs(world, config, problem, run_dir, results, backend, start, checkpoint, "running")
 
     root = world.rank == 0
     control = Control(stop=stop, resuming=bool(start.resume_from), resume=loaded.get("state"),
                       checkpoint=write if root else None, progress=progress if root else None, started=started)
     results = None
-    with backend.serving(problem, config.chunksize) as evaluator:
+    with backend.serving(problem, config.chunksize, config.eval_timeout) as evaluator:
         if evaluator is not None:
             try:
                 results = run_islands(config, problem, backend, evaluator, out=out, control=control)
+            except OutputError as exc:
+                report_crash(str(exc), EXIT_OUTPUT, plain=True)
             except BaseException:  # abort from here: leaving the executor would wait on its workers
                 report_crash(crash_text(), 130 if isinstance(sys.exc_info()[1], KeyboardInterrupt) else 1)
     status = 0
     if world.rank == 0:
-        status = _finish(world, config, problem, run_dir, results, backend, start, checkpoint, out)
+        try:
+            with _writing(run_dir, checkpoint):
+                status = _finish(world, config, problem, run_dir, results, backend, start, checkpoint, out)
+        except OutputError as exc:
+            report_crash(str(exc), EXIT_OUTPUT, plain=True)
     return world.bcast(status)
+
+
+class OutputError(RuntimeError):
+    """Rank 0 could not write to the run folder (disk full, folder removed or not writable)."""
+
+
+@contextmanager
+def _writing(run_dir, checkpoint):
+    """Turn an OSError while writing the run folder into an OutputError that says what is intact."""
+    try:
+        yield
+    except OSError as exc:
+        what = exc.filename or run_dir
+        kept = (f"the last good checkpoint (generation {checkpoint['generation']}) and the files written before are "
+                f"intact" if checkpoint.get("generation") is not None else "no checkpoint had been written yet")
+        raise OutputError(f"cannot write {what}: {exc.strerror or exc}. {kept[0].upper()}{kept[1:]}. Free space or "
+                          f"fix the run folder {run_dir}, then continue with: python -m hpcevo run --resume "
+                          f"{run_dir}") from None
 
 
 def _unpack(payload):
@@ -230,8 +266,10 @@ def _versions():
             "mpi": MPI.Get_library_version().splitlines()[0].strip(), "python": sys.version.split()[0]}
 
 
-def report_crash(exc_text, status=1):
-    """Print what failed where (or that Ctrl-C arrived), then end every rank of the job (never returns)."""
+def report_crash(exc_text, status=1, plain=False):
+    """Print what failed where (or that Ctrl-C arrived), then end every rank of the job (never returns).
+
+    `plain`: `exc_text` is a one-paragraph message, not a traceback."""
     try:
         world = detect_world()
     except WorldError:
@@ -239,6 +277,8 @@ def report_crash(exc_text, status=1):
     where = world.where if world is not None else "this process"
     if status == 130:
         print(f"hpcevo: interrupted (SIGINT) on {where}; ending the whole job.", file=sys.stderr, flush=True)
+    elif plain:
+        print(f"hpcevo: error on {where}, ending the whole job: {exc_text}", file=sys.stderr, flush=True)
     else:
         print(f"hpcevo: {where} failed; ending the whole job.\n{exc_text}", file=sys.stderr, flush=True)
     if world is None:

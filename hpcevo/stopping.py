@@ -9,10 +9,11 @@ import os
 import re
 import signal
 
-__all__ = ["EXIT_STOPPED", "EXIT_INTERRUPTED", "StopFlag", "parse_duration", "format_duration"]
+__all__ = ["EXIT_STOPPED", "EXIT_INTERRUPTED", "EXIT_OUTPUT", "StopFlag", "parse_duration", "format_duration"]
 
 EXIT_STOPPED = 75  # EX_TEMPFAIL: stopped early with a checkpoint; resume to continue
 EXIT_INTERRUPTED = 130  # a second Ctrl-C: ended at once, no new checkpoint
+EXIT_OUTPUT = 74  # EX_IOERR: the run folder could not be written (disk full, removed); the last checkpoint stands
 SIGNALS = ("SIGTERM", "SIGUSR1", "SIGINT")
 
 

@@ -35,6 +35,7 @@ DEFAULTS = {
     "out": "",
     "progress": True,
     "checkpoint_every": 10,
+    "eval_timeout": 0.0,
     "max_walltime": "",
     "stop_after": 0,
 }
