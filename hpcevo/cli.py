@@ -28,7 +28,8 @@ _RUN_FLAGS = [
     ("--ranks-per-island", "ranks_per_island", int, "ranks per group: 1 leader + evaluators (default 1)"),
     ("--chunksize", "chunksize", int, "individuals per task sent to an evaluator rank (default 8)"),
     ("--seed", "seed", int, "run seed; same config + seed = same results (default 1)"),
-    ("--hall-of-fame", "hall_of_fame", int, "size of the merged hall of fame (default 10)"),
+    ("--hall-of-fame", "hall_of_fame", int, "size of the merged hall of fame (default 10; with several objectives "
+                                            "the whole merged Pareto front is kept)"),
     ("--eval-timeout", "eval_timeout", float, "seconds one evaluation may take; past it, it fails like an exception "
                                               "(see --on-error); 0 = no limit (default)"),
     ("--on-error", "on_error", str, "a failed evaluation: penalize (worst fitness, counted) | raise (end the job)"),

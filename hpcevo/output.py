@@ -31,7 +31,8 @@ def make_run_dir(out, problem_name, allowed=()):
                               f"run. Pass another --out, or remove that folder.")
     else:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        safe = "".join(ch if ch.isalnum() else "_" for ch in problem_name.rsplit(":", 1)[-1])
+        # a factory's module and function both name the run: runs/mypkg_problems_make_toolbox-<time>
+        safe = "".join(ch if ch.isalnum() else "_" for ch in problem_name.replace(":", "."))
         path = Path("runs") / f"{safe}-{stamp}"
         suffix = 1
         while path.exists():

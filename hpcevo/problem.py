@@ -63,7 +63,8 @@ def import_object(spec, what):
     except Exception as exc:  # the user's module may raise anything at import time
         raise ProblemError(f"{what} {spec!r}: importing module {module_name!r} failed with "
                            f"{type(exc).__name__}: {exc}. Check that it is on PYTHONPATH on every node "
-                           f"(the current directory is not added for you) and imports cleanly.") from None
+                           f"(`python -m hpcevo` adds the current directory, the `hpcevo` command does not) and "
+                           f"imports cleanly.") from None
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
