@@ -1,0 +1,244 @@
+"""The examples run, so they never rot: each as a script and each factory or topology through the real CLI, some
+under `mpiexec -n 2`, with the behaviour each one shows checked in its results."""
+
+import ast
+import csv
+import json
+import os
+import pickle
+import re
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, hpcevo, same_results
+from deap import gp
+
+from examples import custom_topology, ga_toolbox, multi_objective, symbolic_regression, trading_own_csv
+from hpcevo.cli import build_parser
+from hpcevo.problem import import_object, load_problem
+from hpcevo.rng import epoch_rng
+from hpcevo.topology import check_routes
+from hpcevo.trading.data import load_markets
+from hpcevo.trading.problem import COLUMNS as STRATEGY_COLUMNS
+
+# What each script prints after its run, beyond hpcevo's own lines.
+SCRIPTS = {
+    "ga_toolbox": r"best packing: value \d+, bits \[[01, ]+\]",
+    "symbolic_regression": r"mse \S+: y = .*x",
+    "custom_topology": r"epoch 0: 0->1 1->0 2->3 3->2 4->5 5->4 6->7 7->6\nepoch 1: 0->2 ",
+    "multi_objective": r"\d+ beams on the front \(all in run/front.csv\); [1-9]\d* infeasible beams rejected",
+    "trading_own_csv": r"ALPHA +\S+ +\S+ +\S+%  buy_and_hold\nBETA +\S+ +\S+ +\S+%  buy_and_hold\n",
+}
+TINY = ["--population", 12, "--generations", 4, "--migration-interval", 2, "--quiet"]
+
+
+def _script(name, cwd, *args):
+    """`python examples/NAME.py --quick --out run ARGS` from `cwd`, with no PYTHONPATH: the script sets it up."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    cmd = [sys.executable, str(ROOT / "examples" / f"{name}.py"), "--quick", "--out", "run", *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{shlex.join(cmd)} did not finish within 120s (hang?)\n{exc.stderr}")
+
+
+def _hall_of_fame(out):
+    return json.loads((out / "hall_of_fame.json").read_text())
+
+
+def _dominates(a, b):
+    """a dominates b, both minimised."""
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_script_runs_from_any_directory(tmp_path, name):
+    run = _script(name, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    command = run.stdout.splitlines()[0]
+    assert command.startswith("$ ") and " -m hpcevo run " in command and command.endswith("--out run")
+    assert re.search(SCRIPTS[name], run.stdout), run.stdout
+    assert "results in run/" in run.stdout
+    out = tmp_path / "run"
+    assert json.loads((out / "summary.json").read_text())["status"] == "complete"
+    assert _hall_of_fame(out)["individuals"]
+
+
+def test_script_on_two_ranks_gives_the_serial_results(tmp_path):
+    (tmp_path / "serial").mkdir()
+    (tmp_path / "mpi").mkdir()
+    serial = _script("ga_toolbox", tmp_path / "serial")
+    mpi = _script("ga_toolbox", tmp_path / "mpi", "--ranks", "2")
+    assert serial.returncode == mpi.returncode == 0, mpi.stdout + mpi.stderr
+    assert re.match(r"\$ \S*mpiexec -n 2 ", mpi.stdout)
+    assert json.loads((tmp_path / "mpi" / "run" / "summary.json").read_text())["ranks"] == 2
+    same_results(tmp_path / "serial" / "run", tmp_path / "mpi" / "run")
+
+
+def test_ga_toolbox_factory_through_the_cli(tmp_path):
+    out = tmp_path / "r"
+    run = hpcevo(["run", "--problem", "examples.ga_toolbox:make_toolbox", "-O", "items=30", "-O", "capacity_share=0.5",
+                  "--islands", 3, *TINY, "--out", out], cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    toolbox = ga_toolbox.make_toolbox(items=30, capacity_share=0.5)
+    entries = _hall_of_fame(out)["individuals"]
+    assert len(entries) == 10 and [e["rank"] for e in entries] == list(range(10))
+    for entry in entries:
+        bits = ast.literal_eval(entry["individual"])
+        assert len(bits) == 30 and set(bits) <= {0, 1} and entry["island"] in (0, 1, 2)
+        assert entry["fitness"] == list(toolbox.evaluate(bits))  # the knapsack's value, recomputed
+    assert [e["fitness"] for e in entries] == sorted((e["fitness"] for e in entries), reverse=True)
+    assert entries[0]["fitness"][0] > 0  # a feasible packing
+    assert "items = 30" in (out / "config.toml").read_text()
+
+
+def test_ga_toolbox_refuses_an_unknown_option(tmp_path):
+    run = hpcevo(["run", "--problem", "examples.ga_toolbox:make_toolbox", "-O", "item=30", *TINY,
+                  "--out", tmp_path / "r"], cwd=ROOT)
+    assert run.returncode == 2 and "refused its options" in run.stderr and "item" in run.stderr
+
+
+def test_ga_toolbox_factory_is_repeatable():
+    """Every rank must build the same items, and a second call must reuse the creator classes silently."""
+    a, b = ga_toolbox.make_toolbox(), ga_toolbox.make_toolbox()
+    assert a.evaluate.keywords == b.evaluate.keywords
+    assert type(a.individual()) is type(b.individual())
+
+
+def test_symbolic_regression_same_results_serially_and_on_two_ranks(tmp_path):
+    args = ["run", "--problem", "examples.symbolic_regression:make_toolbox", "-O", "points=12", "--islands", 4,
+            "--population", 20, "--generations", 6, "--migration-interval", 2, "--topology", "complete", "--quiet"]
+    serial = hpcevo(args + ["--out", tmp_path / "serial"], cwd=ROOT)
+    mpi = hpcevo(args + ["--out", tmp_path / "n2"], ranks=2, cwd=ROOT)
+    assert serial.returncode == mpi.returncode == 0, mpi.stderr
+    same_results(tmp_path / "serial", tmp_path / "n2")  # trees with ephemeral constants crossed ranks
+    entries = _hall_of_fame(tmp_path / "n2")["individuals"]
+    formulas = [e["individual"] for e in entries]
+    assert len(formulas) == len(set(formulas)) == 10
+    assert all("x" in f and not re.search(r"\b(add|sub|mul|protected_div)\(", f) for f in formulas)
+    assert [e["fitness"] for e in entries] == sorted(e["fitness"] for e in entries)
+
+
+def test_symbolic_regression_describe_and_pickling():
+    tree = gp.PrimitiveTree.from_string("add(mul(x, x), sin(protected_div(x, neg(x))))", symbolic_regression.PSET)
+    assert symbolic_regression.infix(tree) == "(x * x) + sin(x / neg(x))"
+    problem = load_problem("examples.symbolic_regression:make_toolbox", {"points": 8}, "simple")
+    trees = problem.population(30)
+    assert any(isinstance(type(node), gp.MetaEphemeral) for t in trees for node in t)
+    copies = pickle.loads(pickle.dumps(trees))
+    assert copies == trees and all(type(c) is type(t) for c, t in zip(copies, trees))
+
+
+def test_hypercube_links():
+    for n in range(1, 10):
+        dimensions = max(1, (n - 1).bit_length())
+        reached = {i: {i} for i in range(n)}  # islands whose genes can have reached island i
+        for epoch in range(2 * dimensions):
+            routes = custom_topology.hypercube(n, epoch, None)
+            assert check_routes(routes, n) == sorted(routes)
+            assert {(d, s) for s, d in routes} == set(routes)  # partners swap
+            assert len({s for s, _ in routes}) == len(routes)  # one partner per island and epoch
+            before = {i: set(r) for i, r in reached.items()}
+            for src, dst in routes:
+                reached[dst] |= before[src]
+            if epoch == dimensions - 1 and n & (n - 1) == 0:  # a full hypercube: everyone after d epochs
+                assert all(r == set(range(n)) for r in reached.values()), n
+        assert all(r == set(range(n)) for r in reached.values()), n  # any count: after 2 d epochs
+        assert custom_topology.hypercube(n, dimensions, None) == custom_topology.hypercube(n, 0, None)
+
+
+def test_custom_topology_routes_in_migrations_on_two_ranks(tmp_path):
+    out, seed = tmp_path / "r", 3
+    run = hpcevo(["run", "--problem", "onemax", "-O", "length=20", "--islands", 5, "--population", 10,
+                  "--generations", 8, "--migration-interval", 2, "--migrants", 3, "--seed", seed, "--quiet",
+                  "--topology", "examples.custom_topology:hypercube", "--out", out], ranks=2, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    with open(out / "migrations.csv", newline="") as fh:
+        rows = [(int(r["epoch"]), int(r["src"]), int(r["dst"]), int(r["count"])) for r in csv.DictReader(fh)]
+    expected = [(epoch, src, dst, 3) for epoch in range(3)  # 4 epochs; no migration after the last
+                for src, dst in check_routes(custom_topology.hypercube(5, epoch, epoch_rng(seed, epoch)), 5)]
+    assert rows == expected
+    assert (0, 4) not in {(s, d) for e, s, d, _ in rows if e == 0}  # island 4 has no partner at epoch 0
+
+
+def test_custom_topology_spec_resolves():
+    assert import_object("examples.custom_topology:hypercube", "topology") is custom_topology.hypercube
+
+
+def test_multi_objective_front_on_two_ranks(tmp_path):
+    out = tmp_path / "r"
+    run = hpcevo(["run", "--problem", "examples.multi_objective:make_toolbox", "--islands", 4, "--population", 24,
+                  "--generations", 6, "--migration-interval", 3, "--quiet", "--out", out], ranks=2, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert 'algorithm = "nsga2"' in (out / "config.toml").read_text()  # auto: two weights
+    front = _hall_of_fame(out)
+    assert front["weights"] == [-1.0, -1.0]
+    points = [tuple(e["fitness"]) for e in front["individuals"]]
+    assert len(points) >= 3
+    assert not any(_dominates(a, b) for a in points for b in points)  # mutually non-dominated
+    for mass, deflection in points:  # feasible designs only: none carries the penalty
+        assert 0 < mass < 100 and 0 < deflection <= 5.0
+    assert all(re.fullmatch(r"d=\d+\.\d\d mm, l=\d+\.\d mm", e["individual"]) for e in front["individuals"])
+    with open(out / "front.csv", newline="") as fh:  # written by the example's report hook
+        table = [tuple(map(float, row)) for row in list(csv.reader(fh))[1:]]
+    assert [row[2:] for row in table] == sorted(points)
+    with open(out / "logbook.csv", newline="") as fh:
+        log = list(csv.DictReader(fh))
+    assert sum(int(r["rejected"]) for r in log) > 0 and all(r["failures"] == "0" for r in log)
+    assert not (out / "errors.txt").exists()  # rejections are not errors
+
+
+def test_multi_objective_rejects_infeasible_beams():
+    toolbox = multi_objective.make_toolbox()
+    mass, deflection = toolbox.evaluate([40.0, 200.0])
+    assert mass == pytest.approx(7.8e-6 * 3.141592653589793 * 400 * 200) and deflection < 5
+    with pytest.raises(multi_objective.Rejected, match="stress"):
+        toolbox.evaluate([10.0, 1000.0])
+    assert all(p > v for p, v in zip(toolbox.penalty, (mass, deflection)))
+
+
+def test_trading_prices_file_is_valid_and_deterministic(tmp_path):
+    a = trading_own_csv.write_prices(tmp_path / "a.csv")
+    b = trading_own_csv.write_prices(tmp_path / "b.csv")
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_text().splitlines()[0] == "date,symbol,open,high,low,close,volume"
+    markets = load_markets(str(a))
+    assert [(m.name, m.n_bars) for m in markets] == [("ALPHA", 2016), ("BETA", 2016)]
+
+
+def test_trading_own_csv_through_the_cli(tmp_path):
+    prices = trading_own_csv.write_prices(tmp_path / "prices.csv")
+    out = tmp_path / "r"
+    run = hpcevo(["run", "--data", prices, "-O", "holdout_years=2", "-O", "cost_bps=5", "--islands", 2,
+                  "--population", 12, "--generations", 2, "--migration-interval", 1, "--quiet", "--out", out])
+    assert run.returncode == 0, run.stderr
+    with open(out / "strategies.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames == list(STRATEGY_COLUMNS)
+        rows = list(reader)
+    assert [(r["expression"], r["market"]) for r in rows[:2]] == [("buy_and_hold", "ALPHA"), ("buy_and_hold", "BETA")]
+    front = {e["individual"] for e in _hall_of_fame(out)["individuals"]}
+    assert [r["market"] for r in rows[2:]] == ["ALPHA", "BETA"] * len(front)
+    assert {r["expression"] for r in rows[2:]} == front
+    dates = load_markets(str(prices))[0].dates  # the 2-year holdout: the bars of the last 730 days
+    holdout = int((dates > dates[-1] - np.timedelta64(730, "D")).sum())
+    assert [int(r["oos_bars"]) for r in rows] == [holdout] * len(rows) and holdout > 500
+
+
+def test_examples_readme_table():
+    """Every example is in the table, and each `python -m hpcevo` command in it parses and names real code."""
+    text = (ROOT / "examples" / "README.md").read_text()
+    names = sorted(p.stem for p in (ROOT / "examples").glob("*.py") if not p.stem.startswith("_"))
+    assert names == sorted(SCRIPTS)
+    for name in names:
+        assert f"`python examples/{name}.py`" in text
+    commands = re.findall(r"`mpiexec -n 4 (python -m hpcevo run [^`]+)`", text)
+    assert len(commands) == len(names)
+    for command in commands:
+        args = build_parser().parse_args(shlex.split(command)[3:])
+        for spec in (args.problem, args.topology):
+            if spec and ":" in spec:
+                import_object(spec, "spec")
