@@ -55,8 +55,9 @@ class Control:
     """How a run starts and stops: resume state, checkpoint writer, stop flag and wall-time budget.
 
     `resume` is the checkpoint state on rank 0 (None elsewhere); `resuming` is known on every rank.
-    `checkpoint(state)` and `progress(results)` (outputs so far, after a periodic checkpoint) run on rank 0
-    only.  `started` is when the process began (perf_counter).
+    `checkpoint(state)`, `progress(results)` (outputs so far, after a periodic checkpoint) and
+    `record(epoch, logbook_rows, migration_records, seconds)` (once per epoch) run on rank 0 only.
+    `started` is when the process began (perf_counter).
     """
 
     stop: StopFlag = field(default_factory=StopFlag)
@@ -64,7 +65,28 @@ class Control:
     resume: dict = None
     checkpoint: object = None
     progress: object = None
+    record: object = None
     started: float = field(default_factory=time.perf_counter)
+
+
+class MemoryRecord:
+    """Keeps the logbook rows, migration records and epoch times in memory (library use and tests); a run
+    streams them to its folder instead (`output.RunFiles`), so nothing grows with the run's length."""
+
+    def __init__(self):
+        self.rows, self.migrations, self.epoch_seconds = [], [], []
+
+    def __call__(self, epoch, rows, migrations, seconds):
+        self.rows.extend(rows)
+        self.migrations.extend(migrations)
+        self.epoch_seconds.append(seconds)
+
+    def attach(self, results):
+        """Add the kept records to `results`, and each island's own rows to its entry."""
+        for entry in results["islands"]:
+            entry["rows"] = [row for row in self.rows if row["island"] == entry["index"]]
+        results.update(rows=self.rows, migrations=self.migrations, epoch_seconds=self.epoch_seconds)
+        return results
 
 
 def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=None):
@@ -80,13 +102,12 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
     topology = resolve_topology(config.topology)
     reported = set()  # each kind of evaluation failure is printed once per process, not once per island
     islands = [Island(i, config, problem, streams[i], reported) for i in backend.island_ids(n)]
-    migrations, epoch_times = [], []
+    record = control.record or MemoryRecord()
     if control.resuming:
         items = None
         if backend.is_root:
             by_index = {st["index"]: st for st in control.resume["islands"]}
             items = [(control.resume["epoch"], [by_index[i] for i in ids]) for ids in backend.leader_islands(n)]
-            migrations, epoch_times = list(control.resume["migrations"]), list(control.resume["epoch_seconds"])
             clock.base_evals = sum(st["evaluations"] for st in control.resume["islands"])
         epoch, states = backend.scatter(items)
         for island, island_state in zip(islands, states):
@@ -111,11 +132,12 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
         outgoing = {island.index: island.emigrants(config.migrants) if migrate else [] for island in islands}
         status = {island.index: (island.best(), island.evaluations) for island in islands}
         asked = control.stop.reason and f"{control.stop.reason} on {backend.world.where}"
-        gathered = backend.gather((outgoing, status, compute, asked))
+        rows = {island.index: island.take_rows() for island in islands}
+        gathered = backend.gather((outgoing, status, compute, asked, rows))
         per_leader = None
         if backend.is_root:
             routes = topology(n, epoch, epoch_rng(config.seed, epoch)) if migrate else []
-            per_leader = _route_on_root(gathered, check_routes(routes, n, config.topology), epoch, migrations)
+            per_leader, records = _route_on_root(gathered, check_routes(routes, n, config.topology), epoch)
             decision = (None, False) if last else _decide(config, backend, gathered, control, clock, epoch, done,
                                                          session_epochs)
             per_leader = [(incoming, decision) for incoming in per_leader]
@@ -130,9 +152,11 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
             wait = max(0.0, min(spent, max(g[2] for g in gathered) - compute))
             clock.waiting += wait
             clock.migration += spent - wait
+        session_epochs.append(time.perf_counter() - t_epoch)
+        if backend.is_root:  # logbook rows in island order within the epoch, the same in every launch mode
+            by_island = {k: v for g in gathered for k, v in g[4].items()}
+            record(epoch, [row for i in sorted(by_island) for row in by_island[i]], records, session_epochs[-1])
         epoch += 1
-        epoch_times.append(time.perf_counter() - t_epoch)
-        session_epochs.append(epoch_times[-1])
         clock.epochs_run += 1
         if backend.is_root:
             statuses = {k: v for g in gathered for k, v in g[1].items()}
@@ -141,11 +165,12 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
             stopped = stop_reason
             break
         if checkpoint_now:
-            _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times, final=False)
-    state = _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times, final=True)
+            _checkpoint(backend, islands, control, clock, done, epoch, final=False)
+    state = _checkpoint(backend, islands, control, clock, done, epoch, final=True)
     if not backend.is_root:
         return None
-    return _results(state, clock, stopped)
+    results = _results(state, clock, stopped)
+    return record.attach(results) if isinstance(record, MemoryRecord) else results
 
 
 def _results(state, clock, stopped):
@@ -178,7 +203,7 @@ def _decide(config, backend, gathered, control, clock, epoch, done, session_epoc
     return None, bool(every) and (epoch + 1) % every == 0
 
 
-def _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch_times, final):
+def _checkpoint(backend, islands, control, clock, done, epoch, final):
     """Gather every island's state to rank 0 and (there) write the checkpoint; returns the state on rank 0.
 
     On a periodic checkpoint `control.progress(results)` also writes the results so far (a run in progress)."""
@@ -187,8 +212,7 @@ def _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch
     if not backend.is_root:
         return None
     merged = sorted((st for part in parts for st in part), key=lambda st: st["index"])
-    state = {"generation": done, "epoch": epoch, "islands": merged, "migrations": migrations,
-             "epoch_seconds": epoch_times}
+    state = {"generation": done, "epoch": epoch, "islands": merged}
     if control.checkpoint is not None:
         control.checkpoint(state)
     clock.last_checkpoint = time.perf_counter() - t0
@@ -198,12 +222,11 @@ def _checkpoint(backend, islands, control, clock, done, epoch, migrations, epoch
     return state
 
 
-def _route_on_root(gathered, routes, epoch, migrations):
-    """Rank 0: route every leader's emigrants, log the records, return what each leader receives."""
+def _route_on_root(gathered, routes, epoch):
+    """Rank 0: route every leader's emigrants; returns (what each leader receives, migration records)."""
     all_out = {k: v for g in gathered for k, v in g[0].items()}
     incoming, records = route_migrants(all_out, routes, epoch)
-    migrations.extend(records)
-    return [{i: incoming.get(i, []) for i in g[0]} for g in gathered]
+    return [{i: incoming.get(i, []) for i in g[0]} for g in gathered], records
 
 
 def _progress(config, weights, epoch, done, statuses, clock, out):

@@ -149,6 +149,11 @@ class Island:
         """The weighted fitness of this island's best individual so far (for progress lines)."""
         return max((ind.fitness.wvalues for ind in self.hof), default=None)
 
+    def take_rows(self):
+        """The logbook rows recorded since the last call (rank 0 streams them to logbook.csv)."""
+        rows, self.rows = self.rows, []
+        return rows
+
     def state(self):
         """Everything needed to continue this island exactly where it is (pickled into checkpoints)."""
         return {**self.result(), "population": self.population, "gen": self.gen,
@@ -159,7 +164,7 @@ class Island:
         self.population = list(state["population"])
         self.gen = state["gen"]
         self.rng.py_state, self.rng.np_state = state["py_state"], state["np_state"]
-        self.rows = list(state["rows"])
+        self.rows = []
         self.evaluations = state["evaluations"]
         self.first_failures = dict(state["failures"])
         self.eval_seconds, self.step_seconds = state["eval_seconds"], state["step_seconds"]
@@ -169,6 +174,6 @@ class Island:
 
     def result(self):
         """What rank 0 needs for the outputs: plain data plus hall-of-fame individuals."""
-        return {"index": self.index, "rows": self.rows, "hof": list(self.hof), "evaluations": self.evaluations,
+        return {"index": self.index, "hof": list(self.hof), "evaluations": self.evaluations,
                 "failures": dict(self.first_failures), "eval_seconds": self.eval_seconds,
                 "step_seconds": self.step_seconds}

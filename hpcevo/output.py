@@ -1,7 +1,8 @@
 """Everything a run writes, on rank 0 only: the run folder and its files.
 
 `logbook.csv`, `migrations.csv` and `hall_of_fame.json` hold only results (byte-identical across launch
-modes for the same config and seed); wall-clock figures go to `timings.csv` and `summary.json`.
+modes for the same config and seed); wall-clock figures go to `timings.csv` and `summary.json`.  The three
+CSV logs are appended once per epoch (`RunFiles`); every other file is replaced atomically.
 """
 
 import csv
@@ -15,8 +16,8 @@ import numpy as np
 
 from .island import new_hall_of_fame, stat_columns
 
-__all__ = ["atomic_write", "csv_text", "make_run_dir", "write_config", "write_results", "write_summary",
-           "merged_hall_of_fame", "readable"]
+__all__ = ["atomic_write", "csv_text", "make_run_dir", "write_config", "write_results", "write_summary", "RunFiles",
+           "logbook_columns", "merged_hall_of_fame", "readable"]
 
 
 def make_run_dir(out, problem_name, allowed=()):
@@ -56,11 +57,12 @@ def write_config(run_dir, config):
     atomic_write(Path(run_dir) / "config.toml", config.to_toml())
 
 
-def csv_text(rows, columns):
+def csv_text(rows, columns, header=True):
     """CSV text of `rows` (dicts) in `columns` order; floats as repr, so they round-trip exactly."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
+    if header:
+        writer.writerow(columns)
     for row in rows:
         writer.writerow([repr(row[c]) if isinstance(row[c], float) else row[c] for c in columns])
     return buf.getvalue()
@@ -90,21 +92,91 @@ def _hof_json(hof, weights, toolbox):
     return json.dumps({"weights": list(weights), "individuals": entries}, indent=1) + "\n"
 
 
+LOG_FILES = ("logbook.csv", "migrations.csv", "timings.csv")
+MIGRATION_COLUMNS = ["epoch", "src", "dst", "count", "best_fitness"]
+TIMING_COLUMNS = ["epoch", "seconds"]
+
+
+def logbook_columns(n_objectives):
+    return ["island", "gen", "nevals"] + stat_columns(n_objectives) + ["failures", "rejected"]
+
+
+class RunFiles:
+    """Rank 0's append-only logs: logbook.csv, migrations.csv, timings.csv, one block of rows per epoch.
+
+    Streaming them keeps memory and checkpoints independent of the run's length.  A checkpoint records
+    each file's length (and its last bytes); resuming truncates the files back to it, so rows written after
+    the checkpoint by a run that then died are dropped and written again, identically.
+    """
+
+    def __init__(self, run_dir, n_objectives, resume=None):
+        self.dir = Path(run_dir)
+        self.columns = logbook_columns(n_objectives)
+        self.handles = {}
+        for name, columns in zip(LOG_FILES, (self.columns, MIGRATION_COLUMNS, TIMING_COLUMNS)):
+            path = self.dir / name
+            if resume is None:
+                with open(path, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(csv_text([], columns))
+            else:
+                _truncate_to(path, resume[name])
+            self.handles[name] = open(path, "a", encoding="utf-8", newline="")
+
+    def __call__(self, epoch, rows, migrations, seconds):
+        self.handles["logbook.csv"].write(csv_text(rows, self.columns, header=False))
+        self.handles["migrations.csv"].write(csv_text(migrations, MIGRATION_COLUMNS, header=False))
+        self.handles["timings.csv"].write(csv_text([{"epoch": epoch, "seconds": seconds}], TIMING_COLUMNS,
+                                                   header=False))
+
+    def sync(self):
+        """Flush and fsync every log; returns what a checkpoint records of them: {name: [length, tail]}."""
+        marks = {}
+        for name, fh in self.handles.items():
+            fh.flush()
+            os.fsync(fh.fileno())
+            size = os.fstat(fh.fileno()).st_size
+            with open(self.dir / name, "rb") as raw:
+                raw.seek(max(0, size - _TAIL))
+                marks[name] = [size, raw.read(_TAIL).hex()]
+        return marks
+
+    def close(self):
+        for fh in self.handles.values():
+            fh.close()
+
+
+_TAIL = 64
+
+
+def _truncate_to(path, mark):
+    """Cut a log back to the length a checkpoint recorded, after checking it still ends as it did then."""
+    from .checkpoint import CheckpointError
+
+    size, tail = mark
+    try:
+        with open(path, "r+b") as fh:
+            actual = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - _TAIL))
+            if actual < size or fh.read(min(size, _TAIL)).hex() != tail:
+                raise CheckpointError(f"{path} is shorter than, or differs from, what the checkpoint recorded "
+                                      f"({size:,} bytes): the run folder was changed after the checkpoint, so the "
+                                      f"run cannot be continued exactly. Restore the folder as the run left it "
+                                      f"(copy the whole folder, not checkpoint.pkl alone), or start a new run.")
+            fh.truncate(size)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing: a run folder is resumed whole (checkpoint.pkl with "
+                              f"logbook.csv, migrations.csv and timings.csv). Copy the whole folder, or start a "
+                              f"new run.") from None
+
+
 def write_results(run_dir, config, problem, results):
-    """Write logbook.csv, migrations.csv, hall_of_fame.json, errors.txt (if any) and timings.csv."""
+    """Write hall_of_fame.json and errors.txt (if any); the logs are streamed by RunFiles. Returns the hof."""
     run_dir = Path(run_dir)
     islands = results["islands"]
-    rows = [row for result in islands for row in result["rows"]]
-    columns = ["island", "gen", "nevals"] + stat_columns(problem.n_objectives) + ["failures", "rejected"]
-    atomic_write(run_dir / "logbook.csv", csv_text(rows, columns))
-    atomic_write(run_dir / "migrations.csv",
-                  csv_text(results["migrations"], ["epoch", "src", "dst", "count", "best_fitness"]))
     hof = merged_hall_of_fame(islands, problem, config.hall_of_fame)
     atomic_write(run_dir / "hall_of_fame.json", _hof_json(hof, problem.weights, problem.toolbox))
     if any(r["failures"] for r in islands):
         atomic_write(run_dir / "errors.txt", _errors_text(islands))
-    timing_rows = [{"epoch": e, "seconds": s} for e, s in enumerate(results["epoch_seconds"])]
-    atomic_write(run_dir / "timings.csv", csv_text(timing_rows, ["epoch", "seconds"]))
     return hof
 
 

@@ -18,7 +18,7 @@ from .checkpoint import CHECKPOINT_NAME, read_state, write_checkpoint
 from .comm import detect_world
 from .engine import Control, resolve_topology, run_islands
 from .errors import ConfigError, UserError, WorldError
-from .output import make_run_dir, readable, write_config, write_results, write_summary
+from .output import RunFiles, make_run_dir, readable, write_config, write_results, write_summary
 from .problem import load_problem
 from .resume import STARTUP_FILES, plan_run
 from .stopping import EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_STOPPED, StopFlag
@@ -118,6 +118,7 @@ def _run(world, stop, config_path, overrides, out, resume, started):
         if start.resume_from:
             loaded["state"] = read_state(start.resume_from)
             run_dir = Path(start.run_dir)
+            loaded["files"] = RunFiles(run_dir, problem.n_objectives, resume=loaded["state"]["files"])
             if start.written_by != __version__:
                 print(f"hpcevo: note: the checkpoint was written by hpcevo {start.written_by or 'unknown'}, this is "
                       f"{__version__}; results may differ from an uninterrupted run.", file=sys.stderr)
@@ -125,6 +126,8 @@ def _run(world, stop, config_path, overrides, out, resume, started):
             run_dir = make_run_dir(start.run_dir or config.out, config.problem, allowed=STARTUP_FILES
                                    if start.run_dir else ())
         write_config(run_dir, dataclasses.replace(config, out=str(run_dir)))
+        if not start.resume_from:
+            loaded["files"] = RunFiles(run_dir, problem.n_objectives)
         return str(run_dir)
 
     run_dir, error = _rank0(world, begin)
@@ -142,6 +145,7 @@ def _run(world, stop, config_path, overrides, out, resume, started):
 
     def write(state):
         with _writing(run_dir, checkpoint):
+            state["files"] = loaded["files"].sync()
             checkpoint["bytes"] = write_checkpoint(run_dir, config.to_toml(), config.problem, state)
             checkpoint["generation"] = state["generation"]
 
@@ -150,8 +154,13 @@ def _run(world, stop, config_path, overrides, out, resume, started):
             _outputs(world, config, problem, run_dir, results, backend, start, checkpoint, "running")
 
     root = world.rank == 0
+    def record(*args):
+        with _writing(run_dir, checkpoint):
+            loaded["files"](*args)
+
     control = Control(stop=stop, resuming=bool(start.resume_from), resume=loaded.get("state"),
-                      checkpoint=write if root else None, progress=progress if root else None, started=started)
+                      checkpoint=write if root else None, progress=progress if root else None,
+                      record=record if root else None, started=started)
     results = None
     with backend.serving(problem, config.chunksize, config.eval_timeout) as evaluator:
         if evaluator is not None:
@@ -165,6 +174,7 @@ def _run(world, stop, config_path, overrides, out, resume, started):
     if world.rank == 0:
         try:
             with _writing(run_dir, checkpoint):
+                loaded["files"].close()
                 status = _finish(world, config, problem, run_dir, results, backend, start, checkpoint, out)
         except OutputError as exc:
             report_crash(str(exc), EXIT_OUTPUT, plain=True)

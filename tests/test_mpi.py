@@ -22,7 +22,8 @@ def _serial_reference(overrides, out):
     """The same search through the serial backend in this process (no MPI involved)."""
     from hpcevo.comm import SerialBackend, World
     from hpcevo.config import load_config
-    from hpcevo.output import write_results
+    from hpcevo.engine import Control
+    from hpcevo.output import RunFiles, write_results
     from hpcevo.problem import load_problem
 
     config = load_config(None, overrides)
@@ -34,9 +35,11 @@ def _serial_reference(overrides, out):
 
     config = dataclasses.replace(config, algorithm="nsga2" if problem.n_objectives > 1 else "simple")
     backend = SerialBackend(World())
-    with backend.serving(problem, config.chunksize) as evaluator:
-        results = run_islands(config, problem, backend, evaluator, out=io.StringIO())
     out.mkdir()
+    files = RunFiles(out, problem.n_objectives)
+    with backend.serving(problem, config.chunksize) as evaluator:
+        results = run_islands(config, problem, backend, evaluator, out=io.StringIO(), control=Control(record=files))
+    files.close()
     write_results(out, config, problem, results)
 
 

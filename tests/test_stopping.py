@@ -6,6 +6,7 @@ uninterrupted run with the same config and seed.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,11 +72,9 @@ def test_resume_on_1_2_4_ranks_from_a_checkpoint_written_on_4(tmp_path, referenc
     source = tmp_path / "src"
     first = hpcevo(PROBLEMS[name] + COMMON + ["--out", source, "--stop-after", 6], ranks=4)
     assert first.returncode == STOPPED, first.stderr
-    checkpoint = (source / CHECKPOINT_NAME).read_bytes()
     for ranks, extra in ((None, []), (2, []), (4, ["--ranks-per-island", 2])):
         run_dir = tmp_path / f"resumed-{ranks}"
-        run_dir.mkdir()
-        (run_dir / CHECKPOINT_NAME).write_bytes(checkpoint)
+        shutil.copytree(source, run_dir)  # as a user copies a run folder to continue it elsewhere
         second = hpcevo(["run", "--resume", run_dir] + extra, ranks=ranks)
         assert second.returncode == 0, second.stderr
         same_results(reference[name], run_dir)
@@ -278,3 +277,30 @@ def test_max_walltime_stops_before_the_budget(tmp_path, reference):
     assert time.monotonic() - started < 30
     assert hpcevo(["run", "--resume", run_dir, "--quiet"]).returncode == 0
     same_results(reference["slow"], run_dir)
+
+
+def test_resume_cuts_the_logs_back_to_the_checkpoint(tmp_path, reference):
+    """Rows a dying run appended after its last checkpoint are dropped and written again, identically; a log
+    changed before that point, or missing, is refused (the run could not continue exactly)."""
+    run_dir = tmp_path / "r"
+    assert hpcevo(PROBLEMS["onemax"] + COMMON + ["--out", run_dir, "--stop-after", 8]).returncode == STOPPED
+    for name in ("logbook.csv", "migrations.csv", "timings.csv"):
+        with open(run_dir / name, "a") as fh:
+            fh.write("9,99,half a row from a run killed mid-write")
+    pristine = tmp_path / "pristine"
+    shutil.copytree(run_dir, pristine)
+    assert hpcevo(["run", "--resume", run_dir]).returncode == 0
+    same_results(reference["onemax"], run_dir)
+
+    logbook = pristine / "logbook.csv"
+    text = logbook.read_text()
+    cut = text.index("9,99,half")
+    logbook.write_text(text[:cut - 5] + "X" + text[cut - 4:])
+    changed = hpcevo(["run", "--resume", pristine])
+    assert changed.returncode == 2
+    assert f"hpcevo: error: {logbook} is shorter than, or differs from, what the checkpoint recorded" in changed.stderr
+    (pristine / "migrations.csv").unlink()
+    logbook.write_text(text)
+    missing = hpcevo(["run", "--resume", pristine])
+    assert missing.returncode == 2
+    assert f"{pristine / 'migrations.csv'} is missing: a run folder is resumed whole" in missing.stderr
