@@ -127,8 +127,13 @@ def _read_toml(path):
         text = Path(path).read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist: check the path given to --config.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}.") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"config file {path} is not valid UTF-8: line {line} holds the byte "
+                          f"{exc.object[exc.start:exc.start + 1]!r}. Save the file with UTF-8 encoding.") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}. Check the path and the "
+                          f"file's permissions.") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -5,7 +5,9 @@ A factory returns a plain `deap.base.Toolbox` with `individual` or `population`,
 """
 
 import copy
+import difflib
 import importlib
+import inspect
 import math
 import operator
 import pickle
@@ -14,7 +16,7 @@ import traceback
 from dataclasses import dataclass
 
 import numpy as np
-from deap import gp
+from deap import base, gp
 
 from . import pickling  # noqa: F401  (installs the by-name class reducers before anything is pickled)
 from .errors import ProblemError, Rejected, UserError
@@ -68,11 +70,31 @@ def import_object(spec, what):
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ProblemError(f"{what} {spec!r}: module {module_name!r} has no attribute {attr!r}.")
+            names = [n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None))]
+            close = difflib.get_close_matches(part, names, n=1)
+            hint = f' Did you mean "{module_name}:{close[0]}"?' if close else ""
+            raise ProblemError(f"{what} {spec!r}: module {module_name!r} has no attribute {attr!r}.{hint}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise ProblemError(f"{what} {spec!r} is not callable.")
+        raise ProblemError(f"{what} {spec!r} is not callable (its value has type {type(obj).__name__}): name a "
+                           f"function.")
     return obj
+
+
+def _option_hint(factory, options):
+    """' Did you mean ...?' for option names the factory does not take, from its signature."""
+    try:
+        accepted = [p for p in inspect.signature(factory).parameters if p not in ("args", "kwargs")]
+    except (TypeError, ValueError):
+        return ""
+    hints = []
+    for key in options:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            if close:
+                hints.append(f'"{close[0]}" for "{key}"')
+    listed = f" It takes: {', '.join(accepted)}." if accepted else " It takes no options."
+    return (f" Did you mean {', '.join(hints)}?" if hints else "") + listed
 
 
 def _factory(name):
@@ -81,8 +103,6 @@ def _factory(name):
     if name in BUILTIN:
         return BUILTIN[name][0]
     if ":" not in name:
-        import difflib
-
         close = difflib.get_close_matches(name, list(BUILTIN), n=1)
         hint = f' Did you mean "{close[0]}"?' if close else ""
         raise ProblemError(f"problem {name!r} is not a built-in problem ({', '.join(BUILTIN)}) nor a "
@@ -102,11 +122,14 @@ def load_problem(name, options, algorithm, on_error="raise"):
     except UserError:  # the factory already explains (e.g. a data file to fix)
         raise
     except (TypeError, ValueError) as exc:
-        raise ProblemError(f"problem {name!r} refused its options {options}: {exc}. "
+        raise ProblemError(f"problem {name!r} refused its options {options}: {exc}.{_option_hint(factory, options)} "
                            f"Set [problem_options] in the config to what the factory accepts.") from None
     except Exception as exc:
         raise ProblemError(f"problem factory {name!r} raised {type(exc).__name__}: {exc} ({_origin(exc)}). "
                            f"Fix the factory; it runs on every rank before the search starts.") from None
+    if not isinstance(toolbox, base.Toolbox):
+        raise ProblemError(f"problem {name!r}: the factory returned a {type(toolbox).__name__}, not a "
+                           f"deap.base.Toolbox. Build a toolbox with toolbox.register(...) and return it.")
     required = ["evaluate", "mate", "mutate"] + ([] if algorithm == "nsga2" else ["select"])
     missing = [entry for entry in required if not callable(getattr(toolbox, entry, None))]
     if not (callable(getattr(toolbox, "individual", None)) or callable(getattr(toolbox, "population", None))):

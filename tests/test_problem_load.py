@@ -67,11 +67,13 @@ def test_missing_module():
 
 def test_missing_attribute():
     message = problem_error(f"{F}:no_such_factory")
-    assert message == f"problem factory '{F}:no_such_factory': module '{F}' has no attribute 'no_such_factory'."
+    assert message == (f"problem factory '{F}:no_such_factory': module '{F}' has no attribute 'no_such_factory'. "
+                       f'Did you mean "{F}:raising_factory"?')
 
 
 def test_not_callable_and_malformed_specs():
-    assert problem_error(f"{F}:os") == f"problem factory '{F}:os' is not callable."
+    assert problem_error(f"{F}:os") == (f"problem factory '{F}:os' is not callable (its value has type module): "
+                                        f"name a function.")
     assert "must have the form 'package.module:function'" in problem_error(f"{F}:")
     assert "must have the form 'package.module:function'" in problem_error(":plain_toolbox")
 
