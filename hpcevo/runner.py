@@ -18,7 +18,7 @@ from .checkpoint import CHECKPOINT_NAME, read_state, write_checkpoint
 from .comm import detect_world
 from .engine import Control, resolve_topology, run_islands
 from .errors import ConfigError, UserError, WorldError
-from .output import RunFiles, make_run_dir, readable, write_config, write_results, write_summary
+from .output import RunFiles, atomic_write, csv_text, make_run_dir, readable, write_config, write_results, write_summary
 from .problem import load_problem
 from .resume import STARTUP_FILES, plan_run
 from .stopping import EXIT_INTERRUPTED, EXIT_OUTPUT, EXIT_STOPPED, StopFlag
@@ -134,6 +134,10 @@ def _run(world, stop, config_path, overrides, out, resume, started):
     if error:
         return 2
     config = dataclasses.replace(config, out=run_dir)
+    # which process is which rank: a rank killed outright cannot say so itself, and the launcher names PIDs
+    processes = world.allgather({"rank": world.rank, "host": world.host, "pid": os.getpid()})
+    if world.rank == 0:
+        atomic_write(Path(run_dir) / "ranks.csv", csv_text(processes, ["rank", "host", "pid"]))
     backend = world.backend(config.ranks_per_island)
     stop.attach(backend.notify_stop)
     if world.rank == 0 and config.progress:

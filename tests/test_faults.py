@@ -4,6 +4,7 @@ the outputs written before stay intact."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -91,6 +92,11 @@ def test_a_rank_that_dies_or_sticks_ends_the_job(tmp_path, fault, status, messag
     if status is not None:
         assert run.returncode == status, run.stderr
         assert message in run.stderr and "rank 3 on " in run.stderr
+    else:  # the dead rank cannot speak; the launcher names its PID and host, which ranks.csv maps to a rank
+        named = re.search(r"PID (\d+) RUNNING AT (\S+)", run.stdout + run.stderr)
+        assert named, run.stdout + run.stderr
+        processes = {line.split(",")[2]: line for line in (run_dir / "ranks.csv").read_text().splitlines()[1:]}
+        assert named.group(1) in processes and processes[named.group(1)].split(",")[1] == named.group(2)
     _no_rank_left(run_dir)
     _checkpoint_intact(run_dir, 15)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "running"  # outputs so far, marked
