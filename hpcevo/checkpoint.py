@@ -1,9 +1,9 @@
-"""Checkpoint files: every island's state, the migration log and the resolved config, in one verified file.
+"""Checkpoint files: every island's state, the resolved config and the logs' lengths, in one verified file.
 
-Layout: a magic line, one line of JSON (format, versions, config as TOML, progress, payload length and
-SHA-256), then the pickled payload.  The header is read and the hash checked before anything is
-unpickled, so a truncated, altered or foreign file is refused whole.  Checkpoints are pickles: load only
-files you trust (unpickling can run code).
+Layout: a magic line, one line of JSON (format, versions, config as TOML, progress, payload length, and a
+SHA-256 over those fields and the payload), then the pickled payload.  The header is read and the hash
+checked before anything is unpickled, so a truncated, altered or foreign file is refused whole.
+Checkpoints are pickles: load only files you trust (unpickling can run code).
 """
 
 import hashlib
@@ -44,8 +44,9 @@ def write_checkpoint(run_dir, config_toml, problem, state):
         "format": FORMAT, "hpcevo": __version__, "python": sys.version.split()[0],
         "problem": problem, "generation": state["generation"], "epoch": state["epoch"],
         "islands": len(state["islands"]), "config": config_toml,
-        "payload_bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
+        "payload_bytes": len(payload),
     }
+    header["sha256"] = _digest(header, payload)
     path = checkpoint_path(run_dir)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
@@ -57,6 +58,12 @@ def write_checkpoint(run_dir, config_toml, problem, state):
     os.replace(tmp, path)
     _fsync_dir(path.parent)
     return path.stat().st_size
+
+
+def _digest(header, payload):
+    """SHA-256 over the header's fields (all but the digest itself, in canonical form) and the payload."""
+    fields = {k: v for k, v in header.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode() + b"\n" + payload).hexdigest()
 
 
 def _fsync_dir(folder):
@@ -121,9 +128,9 @@ def _read(path):
     if len(payload) != size:
         _refuse(path, f"is truncated or has extra bytes ({len(payload):,} payload bytes, the header says "
                       f"{size:,})", _FIX_DAMAGED)
-    if hashlib.sha256(payload).hexdigest() != digest:
-        _refuse(path, "fails its integrity check (SHA-256 of the contents differs from the one recorded)",
-                _FIX_DAMAGED)
+    if _digest(header, payload) != digest:
+        _refuse(path, "fails its integrity check (the SHA-256 of its header and contents differs from the one "
+                      "recorded)", _FIX_DAMAGED)
     return header, payload
 
 

@@ -1,14 +1,15 @@
 """Checkpoint files and resume planning, in-process: format, integrity checks, refusals, config rules."""
 
-import hashlib
 import json
 import pickle
 import tomllib
 
 import pytest
 from conftest import hpcevo
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hpcevo.checkpoint import CHECKPOINT_NAME, CheckpointError, read_header, read_state, write_checkpoint
+from hpcevo.checkpoint import CHECKPOINT_NAME, CheckpointError, _digest, read_header, read_state, write_checkpoint
 from hpcevo.config import load_config
 from hpcevo.errors import ConfigError
 from hpcevo.resume import plan_run
@@ -80,7 +81,7 @@ def _damage(path, how):
 @pytest.mark.parametrize("how, message", [
     ("truncated", "is truncated or has extra bytes"),
     ("extra", "is truncated or has extra bytes"),
-    ("flipped", "fails its integrity check (SHA-256"),
+    ("flipped", "fails its integrity check (the SHA-256"),
     ("header", "has a damaged header"),
     ("empty", "is not an hpcevo checkpoint"),
     ("foreign", "is not an hpcevo checkpoint"),
@@ -118,10 +119,10 @@ def test_a_payload_that_does_not_unpickle_is_refused(tmp_path):
     data = path.read_bytes()
     second = data.index(b"\n", data.index(b"\n") + 1) + 1
     payload = b"\x80\x05cno_such_module\nThing\n."  # a global that cannot be imported
-    _rewrite_header(path, payload_bytes=len(payload), sha256=hashlib.sha256(payload).hexdigest())
-    data = path.read_bytes()
-    second = data.index(b"\n", data.index(b"\n") + 1) + 1
-    path.write_bytes(data[:second] + payload)
+    first = data.index(b"\n") + 1
+    header = {**json.loads(data[first:second]), "payload_bytes": len(payload)}
+    header["sha256"] = _digest(header, payload)  # a well-formed checkpoint whose payload will not unpickle
+    path.write_bytes(data[:first] + json.dumps(header).encode() + b"\n" + payload)
     with pytest.raises(CheckpointError, match="cannot be unpickled .*ModuleNotFoundError.*resume with the code"):
         read_state(path)
 
@@ -196,3 +197,34 @@ def test_bad_durations_are_refused(text):
     assert parse_duration(text) is None
     with pytest.raises(ConfigError, match=f"max_walltime = {text!r} is not a duration"):
         load_config(None, {"max_walltime": text})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_any_damage_is_refused_or_harmless(tmp_path, data):
+    """Flip, insert or delete bytes anywhere (header included) or truncate: the checkpoint is refused whole, or
+    (a change JSON ignores, such as whitespace) it loads exactly what was written."""
+    config = load_config(None, {"problem": "onemax", "islands": 1})
+    write_checkpoint(tmp_path, config.to_toml(), "onemax", _state())
+    path = tmp_path / CHECKPOINT_NAME
+    original = path.read_bytes()
+    damaged = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 3), label="changes")):
+        at = data.draw(st.integers(0, len(damaged) - 1), label="at")
+        how = data.draw(st.sampled_from(["flip", "insert", "delete", "truncate"]), label="how")
+        if how == "flip":
+            damaged[at] ^= data.draw(st.integers(1, 255), label="mask")
+        elif how == "insert":
+            damaged.insert(at, data.draw(st.integers(0, 255), label="byte"))
+        elif how == "delete":
+            del damaged[at]
+        else:
+            del damaged[at:]
+            break
+    path.write_bytes(bytes(damaged))
+    try:
+        state = read_state(path)
+    except CheckpointError as exc:
+        assert "nothing was loaded from it" in str(exc) or "no checkpoint" in str(exc)
+        return
+    assert state == _state() and read_header(path)["config"] == config.to_toml()
