@@ -172,7 +172,7 @@ def _other_version(path):
 
 CHECKPOINT_CASES = [
     ("truncated", _truncate, [], "is truncated or has extra bytes"),
-    ("altered", _alter, [], "fails its integrity check (SHA-256"),
+    ("altered", _alter, [], "fails its integrity check (the SHA-256"),
     ("foreign file", _foreign, [], "is not an hpcevo checkpoint"),
     ("other format version", _other_version, [], "has checkpoint format 7"),
     ("other problem", None, ["--problem", "sphere"], "problem = 'sphere' (checkpoint: 'onemax')"),
