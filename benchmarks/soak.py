@@ -26,21 +26,10 @@ def _mpiexec():
 
 
 def _ranks(run_dir):
-    """{rank: pid} of the hpcevo processes writing to run_dir."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"hpcevo" in cmdline and str(run_dir).encode() in cmdline and not cmdline[0].endswith(b"mpiexec"):
-            for var in environ:
-                if var.startswith(b"PMI_RANK="):
-                    found[int(var.split(b"=")[1])] = int(entry.name)
-    return found
+    """{rank: pid} from the ranks.csv the run writes at its start."""
+    path = Path(run_dir) / "ranks.csv"
+    rows = path.read_text().splitlines()[1:] if path.exists() else []
+    return {int(rank): int(pid) for rank, _, pid in (row.split(",") for row in rows)}
 
 
 def _rss_kib(pid):

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +56,28 @@ def same_results(dir_a, dir_b):
     for name in RESULT_FILES:
         a, b = (Path(dir_a) / name).read_bytes(), (Path(dir_b) / name).read_bytes()
         assert a == b, f"{name} differs between {dir_a} and {dir_b}"
+
+
+def rank_pids(run_dir):
+    """{rank: pid} of the run's live processes, from the ranks.csv it writes (a stale file's pids are gone)."""
+    try:
+        lines = (Path(run_dir) / "ranks.csv").read_text().splitlines()[1:]
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        rank, _, pid = line.split(",")
+        try:
+            if str(run_dir).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found[int(rank)] = int(pid)
+        except OSError:
+            continue
+    return found
+
+
+def no_rank_left(run_dir, seconds=15):
+    """Assert every rank of the run is gone (allowing for processes still tearing down when the launcher returns)."""
+    deadline = time.monotonic() + seconds
+    while rank_pids(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rank_pids(run_dir) == {}, "ranks left running"

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import MPIEXEC, ROOT, hpcevo
+from conftest import MPIEXEC, ROOT, hpcevo, no_rank_left
 
 from hpcevo.checkpoint import CHECKPOINT_NAME, read_header
 
@@ -29,11 +29,6 @@ def _faulty(fault, rank=1, after=40, extra=()):
 def _logbook_sums(run_dir):
     rows = [line.split(",") for line in (run_dir / "logbook.csv").read_text().splitlines()[1:]]
     return sum(int(r[-2]) for r in rows), len(rows)
-
-
-def _no_rank_left(run_dir):
-    out = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True).stdout
-    assert out == "", f"processes left running: {out}"
 
 
 def _checkpoint_intact(run_dir, at_most):
@@ -72,7 +67,7 @@ def test_raise_ends_the_job_naming_rank_and_host(tmp_path, fault, message):
     assert run.returncode == 1, run.stderr
     assert message in run.stderr and "evaluated on rank 1 on " in run.stderr
     assert 'on_error = "raise"' in run.stderr
-    _no_rank_left(run_dir)
+    no_rank_left(run_dir)
     _checkpoint_intact(run_dir, 15)
 
 
@@ -97,7 +92,7 @@ def test_a_rank_that_dies_or_sticks_ends_the_job(tmp_path, fault, status, messag
         assert named, run.stdout + run.stderr
         processes = {line.split(",")[2]: line for line in (run_dir / "ranks.csv").read_text().splitlines()[1:]}
         assert named.group(1) in processes and processes[named.group(1)].split(",")[1] == named.group(2)
-    _no_rank_left(run_dir)
+    no_rank_left(run_dir)
     _checkpoint_intact(run_dir, 15)
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "running"  # outputs so far, marked
 
@@ -108,7 +103,7 @@ def test_leader_raising_during_migration(tmp_path):
                   "--out", run_dir], ranks=RANKS, timeout=BOUND)
     assert run.returncode == 1, run.stderr
     assert "rank 2 on " in run.stderr and "this individual cannot be pickled any more" in run.stderr
-    _no_rank_left(run_dir)
+    no_rank_left(run_dir)
     _checkpoint_intact(run_dir, 15)
 
 
@@ -124,7 +119,7 @@ def test_rank0_raising_while_writing_outputs(tmp_path):
     assert read_header(run_dir / CHECKPOINT_NAME)["generation"] == 16
     _, rows = _logbook_sums(run_dir)  # the result files were written (atomically) before the hook failed
     assert rows == 4 * 17
-    _no_rank_left(run_dir)
+    no_rank_left(run_dir)
 
 
 def _launch(args, run_dir):
@@ -180,4 +175,4 @@ def test_run_folder_failing_mid_run(tmp_path, breakage):
     else:
         assert "No such file or directory" in err
     assert f"then continue with: python -m hpcevo run --resume {run_dir}" in err
-    _no_rank_left(run_dir)
+    no_rank_left(run_dir)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MPIEXEC, ROOT, hpcevo, same_results
+from conftest import MPIEXEC, ROOT, hpcevo, no_rank_left, rank_pids, same_results
 
 from hpcevo.checkpoint import CHECKPOINT_NAME, read_header
 
@@ -160,24 +160,6 @@ def _wait_for_epoch(proc, epoch):
     pytest.fail(f"the run ended before epoch {epoch}: {proc.stderr.read()}")
 
 
-def _rank_pids(run_dir):
-    """{rank: pid} of the hpcevo processes writing to run_dir (from /proc)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"hpcevo" in cmdline and str(run_dir).encode() in cmdline and not cmdline[0].endswith(b"mpiexec"):
-            for var in environ:
-                if var.startswith(b"PMI_RANK="):
-                    found[int(var.split(b"=")[1])] = int(entry.name)
-    return found
-
-
 def _finish(proc, timeout=60):
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -185,10 +167,6 @@ def _finish(proc, timeout=60):
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("the job did not end after the signal (hang)")
     return out, err
-
-
-def _no_rank_left(run_dir):
-    assert _rank_pids(run_dir) == {}
 
 
 @pytest.mark.parametrize("sig, rank, groups", [
@@ -200,13 +178,13 @@ def test_signal_on_one_rank_stops_all_with_a_checkpoint(tmp_path, reference, sig
     run_dir = tmp_path / "r"
     proc = _launch(SLOW + groups, 4, run_dir)
     _wait_for_epoch(proc, 2)
-    os.kill(_rank_pids(run_dir)[rank], sig)
+    os.kill(rank_pids(run_dir)[rank], sig)
     _, err = _finish(proc)
     assert proc.returncode == STOPPED, err
     name = signal.Signals(sig).name
     assert f"({name} on rank {rank} on " in err
     assert "Continue with:" in err and "Traceback" not in err
-    _no_rank_left(run_dir)
+    no_rank_left(run_dir)
     done = _generation(run_dir)
     assert 4 <= done < 40
     resumed = hpcevo(["run", "--resume", run_dir, "--quiet"], ranks=2)
@@ -224,7 +202,7 @@ def test_ctrl_c_stops_cleanly_and_twice_ends_at_once(tmp_path):
     _, err = _finish(proc)
     assert proc.returncode == STOPPED, err
     assert "SIGINT received: finishing the current epoch, then writing a checkpoint (Ctrl-C again" in err
-    _no_rank_left(run_dir)
+    no_rank_left(run_dir)
     stopped_at = _generation(run_dir)
     assert stopped_at >= 2
 
@@ -232,18 +210,18 @@ def test_ctrl_c_stops_cleanly_and_twice_ends_at_once(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
     deadline = time.monotonic() + 30
-    while len(_rank_pids(run_dir)) < 2 and time.monotonic() < deadline:
+    while len(rank_pids(run_dir)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)
-    for pid in _rank_pids(run_dir).values():
+    for pid in rank_pids(run_dir).values():
         os.kill(pid, signal.SIGINT)
     time.sleep(0.05)
-    for pid in _rank_pids(run_dir).values():
+    for pid in rank_pids(run_dir).values():
         os.kill(pid, signal.SIGINT)
     _, err = _finish(proc)
     assert proc.returncode == 130, err
     assert "second SIGINT on rank" in err and "ending the whole job now, without a new checkpoint" in err
-    _no_rank_left(run_dir)
+    no_rank_left(run_dir)
     assert _generation(run_dir) >= stopped_at  # the last good checkpoint is whole (verified by its hash)
 
 
@@ -253,10 +231,7 @@ def test_kill_9_of_the_whole_job_then_resume(tmp_path, reference):
     _wait_for_epoch(proc, 4)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
-    deadline = time.monotonic() + 10
-    while _rank_pids(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    _no_rank_left(run_dir)
+    no_rank_left(run_dir)
     assert _generation(run_dir) >= 6  # epochs of 2 generations, checkpointed after each
     # the results so far are written after each periodic checkpoint, marked as a run in progress
     summary = json.loads((run_dir / "summary.json").read_text())
