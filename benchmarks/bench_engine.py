@@ -172,8 +172,9 @@ class Cli:
         self.workdir = Path(workdir)
         self.count = 0
         self.versions = None
+        self.collect = None  # optional (run folder, summary) -> dict added to each result, before the folder goes
 
-    def __call__(self, problem, options, islands, pop, gens, interval, ranks=None):
+    def __call__(self, problem, options, islands, pop, gens, interval, ranks=None, extra=()):
         self.count += 1
         out = self.workdir / f"run{self.count}"
         cmd = [PYTHON, "-m", "hpcevo", "run", "--problem", problem]
@@ -181,19 +182,20 @@ class Cli:
             cmd += ["-O", f"{key}={value}"]
         cmd += ["--islands", str(islands), "--population", str(pop), "--generations", str(gens),
                 "--migration-interval", str(interval), "--algorithm", "simple", "--cxpb", str(CXPB),
-                "--mutpb", str(MUTPB), "--seed", str(SEED), "--out", str(out), "--quiet"]
+                "--mutpb", str(MUTPB), "--seed", str(SEED), "--out", str(out), "--quiet", *extra]
         if ranks:
             if MPIEXEC is None:
                 raise RuntimeError("mpiexec not found next to this Python nor on PATH (pip install mpich)")
             cmd = [MPIEXEC, "-n", str(ranks), *cmd]
         wall, cpu, _ = run_process(cmd)
         summary = json.loads((out / "summary.json").read_text())
+        collected = self.collect(out, summary) if self.collect else {}
         shutil.rmtree(out)
         if ranks:
             self.versions = summary.get("versions")
         return {"loop": summary["wall_seconds"], "process": wall, "process_cpu": cpu,
                 "migration": summary["seconds"]["migration"], "migration_share": summary["migration_share"],
-                "waiting_share": summary["waiting_share"], "evaluations": summary["evaluations"]}
+                "waiting_share": summary["waiting_share"], "evaluations": summary["evaluations"], **collected}
 
 
 def deap_process(problem, options, pop, gens, mapper, workers=2, paired_builtin=False):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every benchmark in benchmarks/ (bench_*.py) and print its results.
+# Run every benchmark in benchmarks/ (bench_*.py: engine, peers, scaling, trading) and print its results.
 # Arguments go to each benchmark, e.g. `benchmarks/run_all.sh --quick` or `benchmarks/run_all.sh --write`.
 # Python: $PYTHON if set, else the repository's .venv, else python3 on PATH.
 set -uo pipefail
