@@ -1,4 +1,4 @@
-"""Command line: `python -m hpcevo [run] [flags]` and `python -m hpcevo problems`."""
+"""Command line: `python -m hpcevo [run] [flags]`, `problems`, `backtest EXPR` and `report RUN_DIR`."""
 
 import argparse
 import os
@@ -99,6 +99,13 @@ def build_parser():
     from .trading.backtest_cli import add_arguments
 
     add_arguments(backtest)
+    report = sub.add_parser("report", help="figures and a text summary of a run folder (needs the plot extra)",
+                            description="Draw PNG figures (fitness, migrations, Pareto front, trading equity) into "
+                                        "RUN_DIR/report and print a short summary of the run, from the folder's text "
+                                        "files only: works on a copied folder, and on a run still in progress.")
+    from .report.command import add_arguments as add_report_arguments
+
+    add_report_arguments(report)
     return parser
 
 
@@ -125,6 +132,10 @@ def main(argv=None):
             from .trading.backtest_cli import backtest_command
 
             return backtest_command(args)
+        if args.command == "report":
+            from .report.command import report_command
+
+            return report_command(args)
         skip = ("command", "config", "data", "resume")
         overrides = {key: value for key, value in vars(args).items() if key not in skip}
         if overrides.get("problem_options") is not None or args.data is not None:

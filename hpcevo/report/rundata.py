@@ -1,0 +1,254 @@
+"""A run folder read into plain data for `hpcevo report`: its text files only, validated once.
+
+Works on a finished run, a stopped one and one in progress (its result files are rewritten at every periodic
+checkpoint, its CSV logs may grow meanwhile); optional files that are missing are listed in `Run.notes`.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .readers import ReportError, read_csv, read_json, read_toml, to_floats, to_int, to_text
+
+__all__ = ["Run", "load_run", "epoch_ends", "migration_generations", "migration_matrix", "top_strategies",
+           "is_trading", "ReportError", "RUN_FILES"]
+
+RUN_FILES = ("config.toml", "logbook.csv", "migrations.csv", "hall_of_fame.json", "summary.json", "timings.csv")
+TRADING_PROBLEMS = ("trading", "hpcevo.problems:trading", "hpcevo.trading.problem:trading")
+OBJECTIVE_NAMES = {"trading": ("Sharpe", "max drawdown", "win rate"), "zdt1": ("f1", "f2")}
+_LOG_INTS = ("island", "gen", "nevals", "failures", "rejected")
+_WHY = {
+    "migrations.csv": "no migration figure or migration marks",
+    "hall_of_fame.json": "no best individuals or Pareto front; objectives are taken as maximised",
+    "summary.json": "status, time split and evaluations/s unknown",
+    "timings.csv": "epoch times unknown",
+    "strategies.csv": "the trading problem writes it when a run ends or is stopped; the top strategies come from "
+                      "hall_of_fame.json",
+}
+
+
+@dataclass
+class Run:
+    """Everything the report shows, as plain Python/NumPy data; None for a missing optional file."""
+
+    path: Path
+    config: dict
+    logbook: dict  # column -> np.ndarray, one entry per (island, generation) row
+    n_objectives: int
+    weights: tuple
+    hall_of_fame: list = None  # [{"rank", "island", "fitness", "individual"}, ...] best first
+    migrations: list = None  # [{"epoch", "src", "dst", "count", "best_fitness"}, ...]
+    summary: dict = None
+    timings: list = None  # seconds per epoch
+    strategies: list = None  # rows of strategies.csv (trading runs)
+    notes: list = field(default_factory=list)
+
+    @property
+    def problem(self):
+        return str(self.config.get("problem", "?"))
+
+    @property
+    def trading(self):
+        return is_trading(self.problem)
+
+    def objective_name(self, j):
+        names = OBJECTIVE_NAMES.get(self.problem, ())
+        return names[j] if j < len(names) and len(names) == self.n_objectives else (
+            "fitness" if self.n_objectives == 1 else f"objective {j}")
+
+    def stat(self, name, j):
+        """The logbook column of statistic `name` (min/max/avg/std) of objective j."""
+        return self.logbook[name if self.n_objectives == 1 else f"{name}_{j}"]
+
+    def best_stat(self, j):
+        """'min' for a minimised objective, 'max' for a maximised one."""
+        return "min" if self.weights[j] < 0 else "max"
+
+    @property
+    def islands(self):
+        return sorted(set(self.logbook["island"].tolist()))
+
+    @property
+    def n_islands(self):
+        configured = self.config.get("islands")
+        return max(configured if isinstance(configured, int) else 0, max(self.islands) + 1)
+
+    @property
+    def generation(self):
+        """The last generation in the logbook."""
+        return int(self.logbook["gen"].max())
+
+    @property
+    def evaluations(self):
+        return int(self.logbook["nevals"].sum())
+
+
+def is_trading(problem):
+    return problem in TRADING_PROBLEMS
+
+
+def load_run(path):
+    """Read and validate the run folder at `path`; raises ReportError with what to fix."""
+    path = Path(path)
+    if not path.exists():
+        raise ReportError(f"run folder {path} does not exist. Give the folder a run wrote (--out of `hpcevo run`, "
+                          f"e.g. runs/trading-20250101-120000), copied from the cluster as a whole.")
+    if not path.is_dir():
+        raise ReportError(f"{path} is a file, not a run folder. Give the folder that holds its config.toml and "
+                          f"logbook.csv.")
+    absent = [name for name in ("config.toml", "logbook.csv") if not (path / name).is_file()]
+    if absent == ["logbook.csv"]:
+        raise ReportError(f"{path} has a config.toml but no logbook.csv yet: a run writes its results after its "
+                          f"first checkpoint (every checkpoint_every epochs) and at the end. Try again later.")
+    if absent:
+        raise ReportError(f"{path} is not an hpcevo run folder: it lacks {' and '.join(absent)}. A run folder holds "
+                          f"config.toml, logbook.csv, migrations.csv, hall_of_fame.json, summary.json and "
+                          f"timings.csv (and strategies.csv for trading runs); give the folder `hpcevo run --out` "
+                          f"wrote.")
+    config = _config(path / "config.toml")
+    notes = []
+    logbook, n_objectives = _logbook(path / "logbook.csv", notes)
+    run = Run(path, config, logbook, n_objectives, (1.0,) * n_objectives, notes=notes)
+    run.hall_of_fame, weights = _optional(run, "hall_of_fame.json", _hall_of_fame, n_objectives) or (None, None)
+    if weights is not None:
+        run.weights = weights
+    run.migrations = _optional(run, "migrations.csv", _migrations, run.notes)
+    run.summary = _optional(run, "summary.json", _summary)
+    timings = _optional(run, "timings.csv", lambda p: read_csv(p, ("epoch", "seconds"), {"epoch": to_int},
+                                                                notes=run.notes)[1])
+    run.timings = None if timings is None else [row["seconds"] for row in timings]
+    if run.trading:
+        run.strategies = _optional(run, "strategies.csv", _strategies)
+    return run
+
+
+def _optional(run, name, reader, *args):
+    file = run.path / name
+    if not file.is_file():
+        run.notes.append(f"{name} is missing: {_WHY[name]}.")
+        return None
+    return reader(file, *args)
+
+
+def _config(file):
+    config = read_toml(file)
+    for key in ("problem", "generations", "migration_interval"):
+        if key not in config:
+            raise ReportError(f"{file} has no {key} setting: it is not the resolved config.toml an hpcevo run "
+                              f"writes. Copy it again from the run folder.")
+    for key in ("generations", "migration_interval"):
+        if not isinstance(config[key], int) or isinstance(config[key], bool) or config[key] < 1:
+            raise ReportError(f"{file}: {key} must be an integer >= 1, got {config[key]!r}.")
+    if not isinstance(config.get("problem_options", {}), dict):
+        raise ReportError(f"{file}: [problem_options] must be a table.")
+    return config
+
+
+def _logbook(file, notes):
+    header, rows = read_csv(file, ("island", "gen", "nevals"), {c: to_int for c in _LOG_INTS}, notes=notes)
+    n_objectives = 1 if "min" in header else sum(1 for c in header if c.startswith("min_"))
+    stats = [f"{s}{suffix}" for suffix in ([""] if n_objectives == 1 else [f"_{j}" for j in range(n_objectives)])
+             for s in ("min", "max", "avg", "std")]
+    lacking = [c for c in stats if c not in header]
+    if not n_objectives or lacking:
+        raise ReportError(f"{file} line 1: the header lacks the statistics columns "
+                          f"{', '.join(lacking) or 'min, max, avg, std'} (it has {', '.join(header)}).")
+    if not rows:
+        raise ReportError(f"{file} holds no rows: the run has not written any generation yet. Try again later.")
+    columns = {c: np.array([row[c] for row in rows], dtype=np.int64 if c in _LOG_INTS else np.float64)
+               for c in header}
+    return columns, n_objectives
+
+
+def _hall_of_fame(file, n_objectives):
+    data = read_json(file)
+    weights = data.get("weights") if isinstance(data, dict) else None
+    entries = data.get("individuals") if isinstance(data, dict) else None
+    if not _numbers(weights, n_objectives) or not isinstance(entries, list):
+        raise ReportError(f"{file}: expected an object with \"weights\" ({n_objectives} number(s), as many as the "
+                          f"logbook's objectives) and \"individuals\" (a list). Copy it again from the run folder.")
+    for k, entry in enumerate(entries):
+        if not (isinstance(entry, dict) and _numbers(entry.get("fitness"), n_objectives)
+                and isinstance(entry.get("individual"), str)):
+            raise ReportError(f"{file}: individual {k} needs \"fitness\" ({n_objectives} number(s)) and "
+                              f"\"individual\" (text). Copy it again from the run folder.")
+    return entries, tuple(float(w) for w in weights)
+
+
+def _numbers(values, n):
+    return (isinstance(values, list) and len(values) == n
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values))
+
+
+def _migrations(file, notes):
+    types = {"epoch": to_int, "src": to_int, "dst": to_int, "count": to_int, "best_fitness": to_floats}
+    return read_csv(file, tuple(types), types, notes=notes)[1]
+
+
+def _summary(file):
+    data = read_json(file)
+    if not isinstance(data, dict) or data.get("status") not in ("running", "stopped", "complete"):
+        raise ReportError(f"{file}: expected an object whose \"status\" is running, stopped or complete. Copy it "
+                          f"again from the run folder.")
+    return data
+
+
+def _strategies(file):
+    types = {"expression": to_text, "market": to_text, "oos_trades": to_int, "oos_bars": to_int}
+    return read_csv(file, ("expression", "market", "is_sharpe", "oos_sharpe"), types)[1]
+
+
+def epoch_ends(interval, generation, resumed_from=None):
+    """The generation at which each epoch ended, for a run that has reached `generation`.
+
+    Epochs are consecutive chunks of `interval` generations from generation 0, the last one possibly shorter.
+    A run extended after it had completed (`resumed_from`, summary.json's resumed_from_generation, not on a
+    chunk boundary) ended its last epoch early there, and its chunks start again from that generation.
+    """
+    if interval < 1:
+        raise ValueError(f"interval must be >= 1, got {interval}")
+    ends, done = [], 0
+    if resumed_from and 0 < resumed_from < generation:
+        ends = epoch_ends(interval, resumed_from)
+        done = resumed_from
+    while done < generation:
+        done = min(done + interval, generation)
+        ends.append(done)
+    return ends
+
+
+def migration_generations(epochs, ends):
+    """The generations after which migrations happened: epoch e (0-based) ended at ends[e]."""
+    return sorted({ends[e] for e in epochs if e < len(ends)})
+
+
+def migration_matrix(migrations, n_islands):
+    """Total migrants sent from island src (rows) to island dst (columns) over the whole run."""
+    matrix = np.zeros((n_islands, n_islands), dtype=np.int64)
+    for row in migrations:
+        if row["src"] < n_islands and row["dst"] < n_islands:
+            matrix[row["src"], row["dst"]] += row["count"]
+    return matrix
+
+
+def top_strategies(run, n):
+    """The best `n` trading strategies by in-sample Sharpe (the holdout is never used to choose), as dicts
+    with expression, is_sharpe and oos_sharpe (means over the instruments; oos_sharpe None when unknown).
+
+    From strategies.csv when there is one, else from hall_of_fame.json (a run in progress).
+    """
+    if run.strategies is not None:
+        by_expression = {}
+        for row in run.strategies:
+            if row["expression"] != "buy_and_hold":
+                by_expression.setdefault(row["expression"], []).append(row)
+        found = [{"expression": e, "is_sharpe": float(np.mean([r["is_sharpe"] for r in rows])),
+                  "oos_sharpe": float(np.mean([r["oos_sharpe"] for r in rows]))} for e, rows in by_expression.items()]
+    else:
+        seen = {}
+        for entry in run.hall_of_fame or []:
+            seen.setdefault(entry["individual"], float(entry["fitness"][0]))
+        found = [{"expression": e, "is_sharpe": s, "oos_sharpe": None} for e, s in seen.items()]
+    found.sort(key=lambda s: (-s["is_sharpe"], s["expression"]))
+    return found[:n]
