@@ -6,6 +6,7 @@ job at once through `World.abort`, naming the rank and host.
 """
 
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -270,7 +271,9 @@ def _outputs(world, config, problem, run_dir, results, backend, start, checkpoin
     return summary, hof
 
 
+@functools.cache
 def _versions():
+    """The software versions for summary.json (computed once: summary.json is rewritten at every checkpoint)."""
     from importlib.metadata import version
 
     import mpi4py
