@@ -130,7 +130,7 @@ def test_bad_input(tmp_path, name, args, fragment):
 
 
 @pytest.mark.parametrize("ranks, args, fragment", [
-    (4, ["--islands", 2], "islands = 2 is fewer than the 4 rank groups"),
+    (4, ["--config", CONFIGS / "islands_fewer_than_groups.toml"], "islands = 2 is fewer than the 4 rank groups"),
     (3, ["--ranks-per-island", 2], "3 ranks cannot be split into groups of ranks_per_island = 2"),
 ])
 def test_bad_layout_under_mpiexec(tmp_path, ranks, args, fragment):
