@@ -1,6 +1,7 @@
 """Command line: `python -m hpcevo [run] [flags]`, `problems`, `backtest EXPR` and `report RUN_DIR`."""
 
 import argparse
+import difflib
 import os
 import sys
 import tomllib
@@ -46,12 +47,25 @@ class _Parser(argparse.ArgumentParser):
     """Raises ConfigError instead of exiting, so every MPI rank leaves together; only rank 0 prints."""
 
     def error(self, message):
-        raise ConfigError(f"{message}. See `python -m hpcevo {self.prog.split()[-1]} --help`."
-                          if self.prog.split()[-1] == "run" else f"{message}. See `python -m hpcevo --help`.")
+        hint = _flag_hint(message)
+        command = "run" if self.prog.split()[-1] == "run" or hint else None
+        raise ConfigError(f"{message}.{hint} See `python -m hpcevo {command + ' ' if command else ''}--help`.")
 
     def _print_message(self, message, file=None):
         if _rank_hint() == 0:
             super()._print_message(message, file)
+
+
+def _flag_hint(message):
+    """' Did you mean --x?' for an unrecognised flag close to a `run` flag (argparse reports those at the top)."""
+    if not message.startswith("unrecognized arguments:"):
+        return ""
+    known = [flag for flag, *_ in _RUN_FLAGS] + ["--config", "--option", "--data", "--resume", "--quiet"]
+    for word in message.split(":", 1)[1].split():
+        close = difflib.get_close_matches(word.split("=")[0], known, n=1) if word.startswith("--") else []
+        if close:
+            return f" Did you mean {close[0]}?"
+    return ""
 
 
 def _rank_hint():

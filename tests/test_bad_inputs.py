@@ -51,7 +51,8 @@ CASES = [
     ("config missing", ["--config", "{configs}/nowhere.toml"], "nowhere.toml does not exist"),
     ("config is a folder", ["--config", "{configs}"], "cannot be read: Is a directory"),
     # flags
-    ("unknown flag", ["--populaton", 5], "unrecognized arguments: --populaton"),
+    ("unknown flag", ["--populaton", 5],
+     "unrecognized arguments: --populaton 5. Did you mean --population? See `python -m hpcevo run --help`."),
     ("flag type", ["--population", "ten"], "argument --population: invalid int value: 'ten'"),
     ("option without =", ["-O", "length"], "expected KEY=VALUE, got 'length'"),
     ("resume missing folder", ["--resume", "{tmp}/nowhere", "--out", "{tmp}/nowhere"], "there is no run folder"),
