@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..trading.backtest import period_metrics, positions
+from ..trading.backtest import net_returns, period_metrics, positions
 from ..trading.data import EMBEDDED_MARKETS
 from ..trading.language import ExpressionError, parse
 from .readers import ReportError
@@ -68,11 +68,8 @@ def data_available(spec):
 
 
 def equity(p, r, cost_bps):
-    """E_t = prod(1 + R_u) over a period, R_t = p_t r_t - c |p_t - p_{t-1}|, p = 0 before the period (the
-    README's backtest conventions; period_metrics computes the same products)."""
-    before = np.concatenate(([0.0], p[:-1]))
-    net = p * r - (cost_bps / 10_000.0) * np.abs(p - before)
-    return np.multiply.accumulate(net + 1.0)
+    """E_t = prod(1 + R_u) over a period, from the trading backtest's own per-bar net returns."""
+    return np.multiply.accumulate(net_returns(p, r, cost_bps) + 1.0)
 
 
 def equity_curves(config, expressions, data=None):

@@ -345,6 +345,14 @@ def _check_period(r, start, stop):
     return lay
 
 
+def net_returns(p, r, cost_bps):
+    """Per-bar net returns of positions `p` over returns `r` for one period: R_t = p_t r_t - c |p_t - p_{t-1}|,
+    c = cost_bps / 10,000, p = 0 before the period (the conventions `period_metrics` aggregates; for plots)."""
+    p, r = np.asarray(p, dtype=float), np.asarray(r, dtype=float)
+    before = np.concatenate(([0.0], p[:-1]))
+    return p * r - (cost_bps / 10_000.0) * np.abs(p - before)
+
+
 def period_metrics(signal, returns, start, stop, cost_bps=10.0, periods_per_year=252):
     """Metrics of the bars start..stop-1 as a dict of plain Python numbers (keys: METRIC_KEYS).
 
