@@ -77,6 +77,9 @@ CASES = [
     ("data separator", ["--data", "{data}/semicolon.csv"], "it seems to use ';' as separator"),
     ("data encoding", ["--data", "{data}/utf16.csv"], "is not valid UTF-8: line 1 holds the byte b'\\xff'"),
     ("data file missing", ["--data", "{data}/nowhere.csv"], "nowhere.csv does not exist"),
+    ("data rf in percent", ["--data", "{data}/rf_percent.csv"], 'column "rf", data row 4 (date 2000-01-06): the '
+                                                                 "risk-free rate 5.24 is outside [-0.05, 1]. It "
+                                                                 "looks like a percentage"),
     # problem factories
     ("factory entries", ["--problem", "tests.support.factories:missing_entries"], "lacks mate, select"),
     ("factory objectives", ["--problem", "tests.support.factories:wrong_length"], "evaluate returned 2 value(s)"),

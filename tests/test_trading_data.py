@@ -12,7 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hpcevo.errors import UserError
-from hpcevo.trading.data import DataError, Market, load_markets
+from hpcevo.trading.data import (
+    STALE_OPEN_LIMIT,
+    DataError,
+    Market,
+    check_periods_per_year,
+    load_markets,
+    stale_open_share,
+    stale_opens,
+)
 
 HEADER = "date,open,high,low,close,volume"
 GOOD_ROWS = [
@@ -358,6 +366,288 @@ def test_parquet_with_date_index(tmp_path):
     (market,) = load_markets(path)
     assert market.name == "prices" and market.close.tolist() == [1.5, 2.5]
     assert str(market.dates[1]) == "2020-01-03"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Risk-free rate column
+
+RF_RATES = ["0.0525", "0.05", "-0.001", "0"]
+
+
+def rf_rows(rates=RF_RATES):
+    return [f"{row},{rate}" for row, rate in zip(GOOD_ROWS, rates)]
+
+
+def test_no_rf_column_gives_none(tmp_path):
+    (market,) = load_markets(write(tmp_path, csv_text(GOOD_ROWS)))
+    assert market.rf is None
+
+
+@pytest.mark.parametrize("name", ["sp500", "nasdaq"])
+def test_embedded_data_has_no_rf(name):
+    (market,) = load_markets(name)
+    assert market.rf is None
+
+
+def test_rf_loaded_exactly(tmp_path):
+    (market,) = load_markets(write(tmp_path, csv_text(rf_rows(), header=HEADER + ",RF")))
+    assert market.rf.tolist() == [0.0525, 0.05, -0.001, 0.0]
+    assert market.rf.dtype == np.float64 and market.rf.flags.c_contiguous and not market.rf.flags.writeable
+    assert market.close.tolist() == [10.5, 11.0, 11.2, 11.6]
+
+
+def test_rf_at_the_range_edges(tmp_path):
+    (market,) = load_markets(write(tmp_path, csv_text(rf_rows(["-0.05", "1.0", "1", "0.9999"]),
+                                                      header=HEADER + ",rf")))
+    assert market.rf.tolist() == [-0.05, 1.0, 1.0, 0.9999]
+
+
+def test_rf_two_instruments(tmp_path):
+    text = ("symbol,date,open,high,low,close,volume,Rf\n"
+            "AAA,2021-03-01,1.5,2.25,1.25,2,1000,0.01\n"
+            "BBB,2021-03-01,100,101,99.5,100.5,0,0.02\n"
+            "AAA,2021-03-02,2,3,1.75,2.5,1500,0.011\n"
+            "BBB,2021-03-02,100.5,102,100,101.75,20,0.021\n"
+            "BBB,2021-03-03,101.75,103,101,102,30,0.022\n")
+    aaa, bbb = load_markets(write(tmp_path, text))
+    assert aaa.rf.tolist() == [0.01, 0.011] and bbb.rf.tolist() == [0.02, 0.021, 0.022]
+    assert not bbb.rf.flags.writeable
+
+
+def test_rf_error_names_instrument(tmp_path):
+    text = ("ticker,date,open,high,low,close,volume,rf\n"
+            "AAA,2021-03-01,1.5,2.25,1.25,2,1000,0.01\n"
+            "BBB,2021-03-01,100,101,99.5,100.5,0,4.5\n")
+    message = error_for(write(tmp_path, text))
+    assert message.startswith(f'data file {tmp_path / "prices.csv"}, instrument BBB, column "rf", data row 2 '
+                              f"(date 2021-03-01): the risk-free rate 4.5 is outside [-0.05, 1].")
+    assert "divide the column by 100 (4.5 becomes 0.045)" in message
+
+
+BAD_RF = [
+    ("", 'data row 2 (date 2020-01-03): the value is missing (empty cell). Fill in the value or remove the row '
+         "(rf is the annual risk-free rate in decimal form, 0.05 for 5% a year; remove the rf column if the data "
+         "have none)."),
+    ("NaN", 'data row 2 (date 2020-01-03): the value is missing ("NaN"). Fill in the value or remove the row (rf '
+            "is the annual risk-free rate"),
+    ("5%", 'data row 2 (date 2020-01-03): "5%" is not a number. Write plain numbers with a dot as the decimal point'),
+    ("inf", 'data row 2 (date 2020-01-03): "inf" is not finite. Replace it with the real value or remove the row '
+            "(rf is the annual"),
+    ("5.25", "data row 2 (date 2020-01-03): the risk-free rate 5.25 is outside [-0.05, 1]. It looks like a "
+             "percentage: rf is an annual rate in decimal form (0.05 for 5% a year), so divide the column by 100 "
+             "(5.25 becomes 0.0525)."),
+    ("100", "data row 2 (date 2020-01-03): the risk-free rate 100 is outside [-0.05, 1]. It looks like a percentage"),
+    ("1.0001", "the risk-free rate 1.0001 is outside [-0.05, 1]. It looks like a percentage"),
+    ("-0.06", "data row 2 (date 2020-01-03): the risk-free rate -0.06 is outside [-0.05, 1]. rf is an annual rate "
+              "in decimal form (0.05 for 5% a year): fix the value, or remove the rf column if it holds something "
+              "else."),
+    ("250", "the risk-free rate 250 is outside [-0.05, 1]. rf is an annual rate in decimal form"),
+]
+
+
+@pytest.mark.parametrize("bad, expected", BAD_RF, ids=[b or "empty" for b, _ in BAD_RF])
+def test_bad_rf(tmp_path, bad, expected):
+    rates = list(RF_RATES)
+    rates[1] = bad
+    message = error_for(write(tmp_path, csv_text(rf_rows(rates), header=HEADER + ",rf")))
+    assert message.startswith(f'data file {tmp_path / "prices.csv"}, column "rf", data row 2 (date 2020-01-03): ')
+    assert expected in message
+    if bad in ("-0.06", "250"):
+        assert "percentage" not in message
+
+
+def test_first_bad_rf_row_is_named(tmp_path):
+    message = error_for(write(tmp_path, csv_text(rf_rows(["0.01", "0.02", "3", "4"]), header=HEADER + ",rf")))
+    assert 'column "rf", data row 3 (date 2020-01-06): the risk-free rate 3 is outside' in message
+
+
+def test_rf_column_twice(tmp_path):
+    rows = [row + ",0.01" for row in rf_rows()]
+    message = error_for(write(tmp_path, csv_text(rows, header=HEADER + ",rf,RF")))
+    assert "prices.csv: the column rf appears twice" in message
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is None, reason="needs pyarrow")
+def test_parquet_rf_round_trip(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"symbol": ["A", "B", "A"], "date": pd.to_datetime(["2020-01-02", "2020-01-02", "2020-01-03"]),
+                          "open": [1.0, 5.0, 2.0], "high": [2.0, 6.0, 3.0], "low": [0.5, 4.0, 1.5],
+                          "close": [1.5, 5.5, 2.5], "volume": [10, 0, 3], "RF": [0.0525, 0.01, 0.0526]})
+    path = tmp_path / "prices.parquet"
+    frame.to_parquet(path)
+    a, b = load_markets(path)
+    assert a.rf.tolist() == [0.0525, 0.0526] and b.rf.tolist() == [0.01]
+    assert a.rf.dtype == np.float64 and not a.rf.flags.writeable
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is None, reason="needs pyarrow")
+@pytest.mark.parametrize("bad, expected", [(float("nan"), 'the value is missing ("NaN")'),
+                                           (4.25, "divide the column by 100 (4.25 becomes 0.0425)")])
+def test_parquet_bad_rf(tmp_path, bad, expected):
+    import pandas as pd
+
+    frame = pd.DataFrame({"date": pd.to_datetime(["2020-01-02", "2020-01-03"]), "open": [1.0, 2.0],
+                          "high": [2.0, 3.0], "low": [0.5, 1.5], "close": [1.5, 2.5], "volume": [10, 0],
+                          "rf": [0.01, bad]})
+    path = tmp_path / "prices.parquet"
+    frame.to_parquet(path)
+    message = error_for(path)
+    assert 'prices.parquet, column "rf", data row 2 (date 2020-01-03)' in message and expected in message
+
+
+def test_market_rf_is_optional_and_copied():
+    dates = np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[D]")
+    close = np.array([1.0, 2.0])
+    rf = [0.01, 0.02]
+    market = Market("x", dates, close, close, close, close, [0, 0], "src", rf)
+    rf[0] = 9.0
+    assert market.rf.tolist() == [0.01, 0.02] and market.rf.dtype == np.float64 and not market.rf.flags.writeable
+    assert Market("x", dates, close, close, close, close, [0, 0], source="s").rf is None
+    with pytest.raises(ValueError, match="rf has shape"):
+        Market("x", dates, close, close, close, close, [0, 0], rf=[0.01])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Stale opens
+
+
+def market_from(dates, opens, closes, name="syn"):
+    opens, closes = np.asarray(opens, dtype=float), np.asarray(closes, dtype=float)
+    high, low = np.maximum(opens, closes) * 1.01, np.minimum(opens, closes) * 0.99
+    return Market(name, dates, opens, high, low, closes, np.zeros(len(closes)), source="synthetic")
+
+
+def business_days(first, last):
+    days = np.arange(np.datetime64(first), np.datetime64(last) + 1)
+    return days[np.is_busday(days)]
+
+
+def random_walk(dates, seed=1):
+    """Closes of a random walk and opens that differ from the previous close (never stale)."""
+    rng = np.random.default_rng(seed)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(dates))))
+    opens = np.concatenate([[100.0], closes[:-1] * (1 + rng.uniform(0.001, 0.003, len(dates) - 1))])
+    return opens, closes
+
+
+def test_stale_open_share_exact_fraction():
+    dates = np.datetime64("2020-01-01") + np.arange(6)
+    closes = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
+    opens = [9.0, 10.0, 11.5, 12.0, 13.5, 14.0]  # bars 1, 3 and 5 open at the previous close
+    market = market_from(dates, opens, closes)
+    assert stale_open_share(market) == 3 / 5
+    assert stale_open_share(market, 0, 3) == 1 / 2  # bars 1 and 2
+    assert stale_open_share(market, 2) == 2 / 4  # bars 2..5
+    assert stale_open_share(market, 3, 4) == 1.0
+    assert stale_open_share(market, 4, 5) == 0.0
+    assert stale_open_share(market, -2) == 1 / 2  # bars 4 and 5
+    assert stale_open_share(market, 3, 3) == 0.0 and stale_open_share(market_from(dates[:1], [1], [1])) == 0.0
+
+
+def test_stale_open_share_is_exact_equality():
+    dates = np.datetime64("2020-01-01") + np.arange(3)
+    market = market_from(dates, [1.0, 1.0 + 1e-12, 2.0], [1.0, 2.0, 2.5])
+    assert stale_open_share(market) == 1 / 2
+
+
+def test_stale_opens_embedded_sp500():
+    (market,) = load_markets("sp500")
+    assert stale_open_share(market) == 2004 / 5030  # 39.8%
+    assert stale_opens(market) == ("sp500: open equals the previous close on 96% of bars from 1999-01-04 to "
+                                   "2005-12-30 (years 1999-2005), so opens are stale there")
+    stop = int(np.searchsorted(market.dates, np.datetime64("2006-01-01")))
+    assert stop == 1760 and stale_open_share(market, 0, stop) == 1694 / 1759  # 96.3% in 1999-2005
+    assert stale_open_share(market, stop) == 310 / 3271  # 9.5% from 2006 on
+
+
+def test_stale_opens_embedded_nasdaq_is_clean():
+    (market,) = load_markets("nasdaq")
+    assert stale_open_share(market) < 0.002 and stale_opens(market) is None
+
+
+def test_stale_opens_clean_synthetic_market():
+    dates = business_days("2010-01-01", "2014-12-31")
+    assert stale_opens(market_from(dates, *random_walk(dates))) is None
+    assert stale_opens(market_from(dates[:1], [1.0], [1.0])) is None
+
+
+def test_stale_opens_one_stale_year():
+    dates = business_days("2010-01-01", "2014-12-31")
+    opens, closes = random_walk(dates)
+    in_2012 = np.flatnonzero(dates.astype("datetime64[Y]") == np.datetime64("2012", "Y"))
+    opens[in_2012] = closes[in_2012 - 1]
+    market = market_from(dates, opens, closes, name="idx")
+    assert stale_open_share(market) == pytest.approx(len(in_2012) / (len(dates) - 1))
+    assert stale_opens(market) == (f"idx: open equals the previous close on 100% of bars from {dates[in_2012[0]]} to "
+                                   f"{dates[in_2012[-1]]} (year 2012), so opens are stale there")
+
+
+def test_stale_opens_spread_thinly_over_the_series():
+    dates = business_days("2010-01-01", "2014-12-31")
+    opens, closes = random_walk(dates)
+    every_third = np.arange(1, len(dates), 3)  # a third of the bars in every year: no year above half
+    opens[every_third] = closes[every_third - 1]
+    market = market_from(dates, opens, closes)
+    assert STALE_OPEN_LIMIT < stale_open_share(market) < 0.5
+    assert stale_opens(market) == ("syn: open equals the previous close on 33% of bars from 2010-01-01 to "
+                                   "2014-12-31 (more than 20%), so many opens may be stale")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# periods_per_year against the dates
+
+
+def test_periods_per_year_embedded_daily():
+    assert check_periods_per_year(load_markets("sp500+nasdaq"), 252) == {"sp500": 252.0, "nasdaq": 252.0}
+    assert check_periods_per_year(load_markets("sp500"), 300) == {"sp500": 252.0}  # within 25%
+
+
+def test_periods_per_year_embedded_refuses_weekly():
+    with pytest.raises(DataError) as info:
+        check_periods_per_year(load_markets("sp500"), 52)
+    assert str(info.value) == ("embedded data set sp500: instrument sp500 has about 252 bars a year (median of its "
+                               "complete calendar years), but periods_per_year is 52; set problem option "
+                               "periods_per_year = 252 (252 for daily stock data, 52 weekly, 12 monthly).")
+    with pytest.raises(DataError, match="periods_per_year is 320; set problem option periods_per_year = 252"):
+        check_periods_per_year(load_markets("sp500"), 320)
+
+
+def test_periods_per_year_weekly_synthetic():
+    dates = np.arange(np.datetime64("2001-01-05"), np.datetime64("2010-12-31"), 7)  # Fridays
+    market = market_from(dates, *random_walk(dates), name="weekly")
+    assert check_periods_per_year([market], 52) == {"weekly": 52.0}
+    with pytest.raises(DataError) as info:
+        check_periods_per_year([market], 252)
+    assert str(info.value) == ("data file synthetic: instrument weekly has about 52 bars a year (median of its "
+                               "complete calendar years), but periods_per_year is 252; set problem option "
+                               "periods_per_year = 52 (252 for daily stock data, 52 weekly, 12 monthly).")
+
+
+def test_periods_per_year_monthly_and_names_the_bad_instrument():
+    months = np.arange(np.datetime64("2000-01", "M"), np.datetime64("2010-01", "M")).astype("datetime64[D]")
+    daily = business_days("2000-01-01", "2009-12-31")
+    monthly, stocks = market_from(months, *random_walk(months), "m"), market_from(daily, *random_walk(daily), "d")
+    assert check_periods_per_year([monthly], 12) == {"m": 12.0}
+    with pytest.raises(DataError, match="synthetic: instrument m has about 12 bars a year .* periods_per_year is 252"):
+        check_periods_per_year([stocks, monthly], 252)
+
+
+def test_periods_per_year_without_a_complete_year():
+    dates = np.arange(np.datetime64("2001-03-02"), np.datetime64("2001-10-01"), 7)  # 31 weekly bars, 210 days
+    market = market_from(dates, *random_walk(dates), name="short")
+    assert len(dates) == 31
+    assert check_periods_per_year([market], 52) == {"short": pytest.approx(30 / (210 / 365.25))}
+    with pytest.raises(DataError, match=r"about 52 bars a year \(from its 31 bars over 210 days, with no complete "
+                                        r"calendar year\), but periods_per_year is 12"):
+        check_periods_per_year([market], 12)
+    assert check_periods_per_year([market_from(dates[:1], [1.0], [1.0])], 7) == {}
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), True, "252"])
+def test_periods_per_year_must_be_positive(bad):
+    with pytest.raises(ValueError, match="periods_per_year must be a positive number"):
+        check_periods_per_year(load_markets("sp500"), bad)
 
 
 # --------------------------------------------------------------------------------------------------------------

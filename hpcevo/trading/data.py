@@ -4,6 +4,14 @@
 plain read-only NumPy arrays, so nothing downstream touches pandas.  Every problem is reported as a `DataError`
 (a `UserError`: one paragraph, exit status 2) that names the file, the instrument, the column and the data row
 (counted from 1 after the header) with its date, and says how to fix it.
+
+An optional `rf` column (any case) holds the risk-free rate as an ANNUAL rate in decimal form: 0.05 is 5% a year.
+Its values must lie in [-0.05, 1.0], so a column written in percent (5.0 for 5%) is refused, with the hint to
+divide it by 100.  A daily or monthly rate cannot be told apart from a small annual one: convert it first.
+
+Checks the loader does not make on its own (the caller decides): `stale_opens` notes series whose open is just
+the previous close (common in old index data), and `check_periods_per_year` compares a problem's
+periods_per_year with the bar frequency measured from the dates.
 """
 
 import csv
@@ -22,14 +30,20 @@ import pandas as pd
 
 from ..errors import UserError
 
-__all__ = ["Market", "DataError", "load_markets", "EMBEDDED_MARKETS"]
+__all__ = ["Market", "DataError", "load_markets", "EMBEDDED_MARKETS", "RF_RANGE", "STALE_OPEN_LIMIT",
+           "stale_open_share", "stale_opens", "check_periods_per_year"]
 
 EMBEDDED_MARKETS = ("sp500", "nasdaq")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 VALUE_COLUMNS = PRICE_COLUMNS + ("volume",)
 DATE_COLUMNS = ("date", "datetime", "timestamp", "time")
 SYMBOL_COLUMNS = ("symbol", "ticker")
+RF_COLUMN = "rf"
+RF_RANGE = (-0.05, 1.0)  # annual risk-free rate, decimal: anything outside is a mistake (percent, wrong column)
 PARQUET_SUFFIXES = (".parquet", ".pq")
+STALE_OPEN_LIMIT = 0.2  # share of bars with open == previous close above which opens look stale
+_STALE_YEAR_LIMIT = 0.5  # ... and the share that marks one calendar year as stale
+_PERIODS_TOLERANCE = 0.25  # periods_per_year may differ from the measured bars a year by this fraction
 _EARLIEST, _LATEST = np.datetime64("1700-01-01"), np.datetime64("2200-12-31")
 
 
@@ -41,8 +55,9 @@ class DataError(UserError):
 class Market:
     """One instrument's daily bars as read-only, C-contiguous NumPy arrays of equal length.
 
-    `dates` is datetime64[D]; the prices and volume are float64.  Arrays passed in are copied (and converted),
-    so a Market never shares writable memory with its caller.
+    `dates` is datetime64[D]; the prices and volume are float64.  `rf` is the annual risk-free rate in decimal
+    form (0.05 = 5% a year) per bar, float64, or None when the data have no rf column.  Arrays passed in are
+    copied (and converted), so a Market never shares writable memory with its caller.
     """
 
     name: str
@@ -53,12 +68,15 @@ class Market:
     close: np.ndarray
     volume: np.ndarray
     source: str = ""
+    rf: np.ndarray | None = None
 
     def __post_init__(self):
         dates = np.array(self.dates, dtype="datetime64[D]", order="C")
         dates.flags.writeable = False
         object.__setattr__(self, "dates", dates)
-        for column in VALUE_COLUMNS:
+        for column in VALUE_COLUMNS + (RF_COLUMN,):
+            if column == RF_COLUMN and self.rf is None:
+                continue
             values = np.array(getattr(self, column), dtype=np.float64, order="C")
             if values.shape != dates.shape or values.ndim != 1:
                 raise ValueError(f"Market {self.name!r}: {column} has shape {values.shape}, dates {dates.shape}")
@@ -82,7 +100,8 @@ def load_markets(spec, min_bars=0, *, longest_window=None):
     (optionally gzip-compressed, `.gz`) or a Parquet file (needs pyarrow).  A file with a `symbol` or `ticker`
     column holds one instrument per symbol (in order of first appearance); otherwise it is one instrument named
     after the file.  An instrument with fewer than `min_bars` bars is refused; `longest_window`, when given, is
-    quoted in that message (the caller computes `min_bars` from it and the validation periods).
+    quoted in that message (the caller computes `min_bars` from it and the validation periods).  An optional
+    `rf` column (annual risk-free rate, decimal) fills `Market.rf`; see the module docstring.
     """
     text = str(spec).strip()
     names = [part.strip() for part in text.split("+")]
@@ -234,17 +253,20 @@ class _Where:
         return f" (date {text})" if text else ""
 
 
+_KNOWN_COLUMNS = VALUE_COLUMNS + DATE_COLUMNS + SYMBOL_COLUMNS + (RF_COLUMN,)
+
+
 def _columns(frame, label):
     columns = [str(c) for c in frame.columns]
     lowered = [c.strip().lower() for c in columns]
     for column in columns:  # read_csv renames a repeated header "close" to "close.1"
         base, dot, number = column.rpartition(".")
-        if dot and number.isdigit() and base.strip().lower() in VALUE_COLUMNS + DATE_COLUMNS + SYMBOL_COLUMNS \
+        if dot and number.isdigit() and base.strip().lower() in _KNOWN_COLUMNS \
                 and base in columns:
             raise DataError(f"{label}: the column {base.strip().lower()} appears twice (\"{base}\" twice). Remove "
                             f"or rename one of them.")
     for name in set(lowered):
-        if lowered.count(name) > 1 and name in VALUE_COLUMNS + DATE_COLUMNS + SYMBOL_COLUMNS:
+        if lowered.count(name) > 1 and name in _KNOWN_COLUMNS:
             same = [c for c, low in zip(columns, lowered) if low == name]
             raise DataError(f"{label}: the column {name} appears twice ({_found(same)}); column names are read "
                             f"without regard to case. Remove or rename one of them.")
@@ -269,6 +291,7 @@ def _columns(frame, label):
                         f"that holds each bar's date one of {', '.join(DATE_COLUMNS)} (in any case).")
     chosen["date"] = date
     chosen["symbol"] = _find_column(frame.columns, SYMBOL_COLUMNS)
+    chosen[RF_COLUMN] = _find_column(frame.columns, (RF_COLUMN,))
     return chosen
 
 
@@ -346,8 +369,9 @@ def _parse_floats(texts):
 
 
 def _numbers(frame, chosen, where):
+    names = VALUE_COLUMNS + ((RF_COLUMN,) if chosen[RF_COLUMN] is not None else ())
     values, raws = {}, {}
-    for name in VALUE_COLUMNS:
+    for name in names:
         series = frame[chosen[name]]
         raw = _as_text(series)
         if pd.api.types.is_bool_dtype(series.dtype):
@@ -357,7 +381,7 @@ def _numbers(frame, chosen, where):
         else:
             numbers = _parse_floats(raw)
         values[name], raws[name] = numbers, raw
-    hit = _first((chosen[n], ~np.isfinite(values[n])) for n in VALUE_COLUMNS)
+    hit = _first((chosen[n], ~np.isfinite(values[n])) for n in names)
     if hit:
         row, column = hit
         name = str(column).strip().lower()
@@ -371,6 +395,9 @@ def _numbers(frame, chosen, where):
         else:
             what = f'"{text}" is not finite'
             fix = "Replace it with the real value or remove the row"
+        if name == RF_COLUMN:
+            fix += " (rf is the annual risk-free rate in decimal form, 0.05 for 5% a year; remove the rf column if " \
+                   "the data have none)"
         raise DataError(f"{where(row, column)}: {what}. {fix}.")
     hit = _first((chosen[n], values[n] <= 0) for n in PRICE_COLUMNS)
     if hit:
@@ -383,6 +410,8 @@ def _numbers(frame, chosen, where):
         row = int(np.argmax(negative))
         raise DataError(f"{where(row, chosen['volume'])}: volume must not be negative, got {raws['volume'][row]}. "
                         f"Fix the value (use 0 where the volume is unknown).")
+    if RF_COLUMN in values:
+        _check_rf(values[RF_COLUMN], raws[RF_COLUMN], where, chosen[RF_COLUMN])
     o, h, lo, c = (values[n] for n in PRICE_COLUMNS)
     checks = ((h < lo, "high is below low"),
               (h < np.maximum(o, c), "high is below the open or the close"),
@@ -394,6 +423,22 @@ def _numbers(frame, chosen, where):
         raise DataError(f"{where(row)}: {what} ({shown}). Each bar needs low <= open, close <= high; check "
                         f"whether the columns are swapped or the row is mistyped.")
     return values
+
+
+def _check_rf(rates, raw, where, column):
+    low, high = RF_RANGE
+    outside = (rates < low) | (rates > high)
+    if not outside.any():
+        return
+    row = int(np.argmax(outside))
+    rate = rates[row]
+    if high < rate <= 100:
+        fix = (f"It looks like a percentage: rf is an annual rate in decimal form (0.05 for 5% a year), so divide "
+               f"the column by 100 ({raw[row]} becomes {rate / 100:g})")
+    else:
+        fix = ("rf is an annual rate in decimal form (0.05 for 5% a year): fix the value, or remove the rf column "
+               "if it holds something else")
+    raise DataError(f"{where(row, column)}: the risk-free rate {raw[row]} is outside [{low:g}, {high:g}]. {fix}.")
 
 
 def _from_frame(frame, default_name, source):
@@ -422,7 +467,8 @@ def _from_frame(frame, default_name, source):
     markets = []
     for name, rows in groups:
         _check_order(days[rows], rows, where, chosen["date"])
-        markets.append(Market(name=name, dates=days[rows], source=source,
+        rf = values[RF_COLUMN][rows] if RF_COLUMN in values else None
+        markets.append(Market(name=name, dates=days[rows], source=source, rf=rf,
                               **{n: values[n][rows] for n in VALUE_COLUMNS}))
     return markets
 
@@ -455,3 +501,105 @@ def _check_lengths(markets, min_bars, longest_window):
                             f"validation periods): has {market.n_bars}. Use a longer history, or fewer or shorter "
                             f"validation periods.")
     return markets
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Realism checks on loaded markets (the caller decides whether to warn or refuse)
+
+
+def _market_label(market):
+    return f"{_label(market.source)}: instrument {market.name}" if market.source else f"instrument {market.name}"
+
+
+def stale_open_share(market, start=0, stop=None):
+    """The share of bars t in [max(start, 1), stop) whose open equals the previous bar's close exactly.
+
+    `start` and `stop` are bar indices read like a slice (None is the end, negative counts from the end); bar 0
+    has no previous close and never counts.  0.0 when the range holds no such bar.
+    """
+    start, stop, _ = slice(start, stop).indices(market.n_bars)
+    start = max(start, 1)
+    if stop <= start:
+        return 0.0
+    return float(np.mean(market.open[start:stop] == market.close[start - 1:stop - 1]))
+
+
+def stale_opens(market):
+    """None when the opens look real, else a one-sentence note saying where they are just the previous close.
+
+    The opens look real when the share of stale opens (`stale_open_share`) over the whole series is at most
+    `STALE_OPEN_LIMIT` and no calendar year has more than half of its bars stale (a year's bars are those dated
+    in it, bar 0 excluded).  Otherwise the note names the first to the last stale year, from the first bar dated
+    in the first of them to the last bar dated in the last, and the share over all bars in that span (years in
+    between included); with no stale year it quotes the share over the whole series.
+    """
+    if market.n_bars < 2:
+        return None
+    same = market.open[1:] == market.close[:-1]
+    years = market.dates[1:].astype("datetime64[Y]")
+    unique, inverse = np.unique(years, return_inverse=True)
+    per_year = np.bincount(inverse, weights=same) / np.bincount(inverse)
+    stale = unique[per_year > _STALE_YEAR_LIMIT]
+    overall = float(same.mean())
+    if len(stale) == 0:
+        if overall <= STALE_OPEN_LIMIT:
+            return None
+        return (f"{market.name}: open equals the previous close on {overall:.0%} of bars from {market.dates[0]} to "
+                f"{market.dates[-1]} (more than {STALE_OPEN_LIMIT:.0%}), so many opens may be stale")
+    first, last = stale[0], stale[-1]
+    all_years = market.dates.astype("datetime64[Y]")
+    span = np.flatnonzero((all_years >= first) & (all_years <= last))
+    share = stale_open_share(market, span[0], span[-1] + 1)
+    years_text = f"year {first}" if first == last else f"years {first}-{last}"
+    return (f"{market.name}: open equals the previous close on {share:.0%} of bars from {market.dates[span[0]]} to "
+            f"{market.dates[span[-1]]} ({years_text}), so opens are stale there")
+
+
+def _bars_per_year(dates):
+    """(bars a year, how it was measured) from the dates, or None with fewer than 2 bars.
+
+    The median bar count over complete calendar years: those with bars in an earlier and a later year, and the
+    first / last year when the series begins / ends within 7 days of that year's start / end.  Without a
+    complete year: the bar intervals (bars - 1) per span of the dates in years of 365.25 days.
+    """
+    n = len(dates)
+    if n < 2:
+        return None
+    years = dates.astype("datetime64[Y]")
+    unique, counts = np.unique(years, return_counts=True)
+    complete = (unique > years[0]) & (unique < years[-1])
+    week = np.timedelta64(7, "D")
+    if dates[0] - years[0].astype("datetime64[D]") < week:
+        complete[0] = True
+    if (years[-1] + 1).astype("datetime64[D]") - dates[-1] <= week:
+        complete[-1] = True
+    if complete.any():
+        return float(np.median(counts[complete])), "median of its complete calendar years"
+    days = int((dates[-1] - dates[0]) / np.timedelta64(1, "D"))
+    return (n - 1) / (days / 365.25), f"from its {n} bars over {days} days, with no complete calendar year"
+
+
+def check_periods_per_year(markets, periods_per_year):
+    """The measured bars a year of each market, as a dict name -> float; DataError if periods_per_year is off.
+
+    Bars a year are measured from the dates (see `_bars_per_year`: the median bar count of complete calendar
+    years, else bar intervals per year of the span).  periods_per_year is refused when it differs from an
+    instrument's measure by more than 25% of the measure, either way.  Markets with fewer than 2 bars cannot be
+    measured and are left out of the dict.
+    """
+    if isinstance(periods_per_year, bool) or not isinstance(periods_per_year, (int, float)) \
+            or not (np.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ValueError(f"periods_per_year must be a positive number, got {periods_per_year!r}")
+    measured = {}
+    for market in markets:
+        found = _bars_per_year(market.dates)
+        if found is None:
+            continue
+        measure, how = found
+        if abs(periods_per_year - measure) > _PERIODS_TOLERANCE * measure:
+            about = int(np.floor(measure + 0.5))
+            raise DataError(f"{_market_label(market)} has about {about} bars a year ({how}), but periods_per_year "
+                            f"is {periods_per_year:g}; set problem option periods_per_year = {about} (252 for daily "
+                            f"stock data, 52 weekly, 12 monthly).")
+        measured[market.name] = measure
+    return measured
