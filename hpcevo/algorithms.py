@@ -88,7 +88,8 @@ def step_nsga2(population, toolbox, params, clone, evaluate):
         parents.append(population[min(a, b, key=rank.__getitem__)])
     offspring = var_and(parents, toolbox, params["cxpb"], params["mutpb"], clone)
     nevals = _evaluate_invalid(offspring, evaluate)
-    return _distinct(tools.selNSGA2(population + offspring, n), clone), nevals
+    survivors = getattr(toolbox, "survivors", tools.selNSGA2)  # a toolbox may refine NSGA-II's choice
+    return _distinct(survivors(population + offspring, n), clone), nevals
 
 
 STEPS = {"simple": step_simple, "mu_plus_lambda": step_mu_plus_lambda, "nsga2": step_nsga2}

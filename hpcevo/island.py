@@ -6,6 +6,7 @@ and the results do not depend on which one does.
 
 import functools
 import sys
+from copy import deepcopy
 import time
 
 import numpy as np
@@ -20,10 +21,29 @@ __all__ = ["Island", "stat_columns", "new_hall_of_fame"]
 
 
 def new_hall_of_fame(problem, size):
-    """A Pareto front for several objectives, else a hall of fame of `size`; duplicates by problem.similar."""
+    """A Pareto front for several objectives, else a hall of fame of `size`; duplicates by problem.similar.
+
+    With a toolbox `complexity(individual)`, an individual that duplicates a member (same fitness, similar)
+    but is less complex takes its place, so each entry is shown by its simplest form."""
+    complexity = getattr(problem.toolbox, "complexity", None)
     if problem.n_objectives > 1:
-        return tools.ParetoFront(similar=problem.similar)
-    return tools.HallOfFame(size, similar=problem.similar)
+        hof = tools.ParetoFront(similar=problem.similar)
+    else:
+        hof = tools.HallOfFame(size, similar=problem.similar)
+    if callable(complexity):
+        hof.update = functools.partial(_update_simplest, hof, type(hof).update.__get__(hof), complexity)
+    return hof
+
+
+def _update_simplest(hof, update, complexity, population):
+    """Swap in the simpler twin of each member first, then DEAP's update (which ignores twins)."""
+    for ind in population:
+        for i, member in enumerate(hof.items):
+            if ind.fitness == member.fitness and hof.similar(ind, member):
+                if complexity(ind) < complexity(member):
+                    hof.items[i] = deepcopy(ind)
+                break
+    update(population)
 
 
 def stat_columns(n_objectives):
@@ -51,6 +71,8 @@ class Island:
         self.first_failures = {}
         self.eval_seconds = 0.0
         self.step_seconds = 0.0
+        self.trial = getattr(problem.toolbox, "trial", None)
+        self.trials = {}  # toolbox.trial(ind) key -> value of every distinct scored individual (if it has one)
 
     # -- evolution -------------------------------------------------------------------------------
     def start(self, evaluator):
@@ -97,6 +119,9 @@ class Island:
                 ind._hpcevo_penalized = failed
             except AttributeError:
                 pass
+            if self.trial is not None and not failed:
+                key, value = self.trial(ind)
+                self.trials.setdefault(key, value)
 
     def _failed(self, failure):
         where = f"island {self.index}, generation {self.gen}, evaluated on {failure.where}"
@@ -168,6 +193,7 @@ class Island:
         self.evaluations = state["evaluations"]
         self.first_failures = dict(state["failures"])
         self.eval_seconds, self.step_seconds = state["eval_seconds"], state["step_seconds"]
+        self.trials = dict(state.get("trials", {}))
         # DEAP keeps `items` best first and `keys` (their fitnesses) ascending; rebuild both as they were.
         self.hof.items = list(state["hof"])
         self.hof.keys = [ind.fitness for ind in reversed(self.hof.items)]
@@ -176,4 +202,4 @@ class Island:
         """What rank 0 needs for the outputs: plain data plus hall-of-fame individuals."""
         return {"index": self.index, "hof": list(self.hof), "evaluations": self.evaluations,
                 "failures": dict(self.first_failures), "eval_seconds": self.eval_seconds,
-                "step_seconds": self.step_seconds}
+                "step_seconds": self.step_seconds, "trials": self.trials}

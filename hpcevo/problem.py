@@ -156,6 +156,8 @@ def load_problem(name, options, algorithm, on_error="raise"):
     problem.clone = make_clone(toolbox, sample)
     if isinstance(sample, np.ndarray):  # `==` is elementwise for arrays; halls of fame need one bool
         problem.similar = np.array_equal
+    if callable(getattr(toolbox, "similar", None)):  # e.g. "the same behaviour" rather than the same genes
+        problem.similar = toolbox.similar
     return problem
 
 

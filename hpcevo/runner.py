@@ -7,6 +7,7 @@ job at once through `World.abort`, naming the rank and host.
 
 import dataclasses
 import functools
+import inspect
 import os
 import sys
 import time
@@ -264,11 +265,31 @@ def _outputs(world, config, problem, run_dir, results, backend, start, checkpoin
         "versions": _versions(),
     }
     hook = getattr(problem.toolbox, "report", None)
+    lines = []
     if report and callable(hook):  # problem-specific outputs (e.g. the trading problem's strategies.csv)
-        hook(run_dir, hof)
+        extra = hook(run_dir, hof, **_report_extras(hook, config, results))
+        if isinstance(extra, dict):  # more summary.json entries; "print": lines for the end of the run
+            lines = list(extra.pop("print", ()))
+            summary.update(extra)
     summary["seconds"]["output"] = time.perf_counter() - t0
     write_summary(run_dir, summary)
+    for line in lines if config.progress or status != "running" else ():
+        print(line, file=sys.stdout, flush=True)
     return summary, hof
+
+
+def _report_extras(hook, config, results):
+    """The keyword arguments a report hook asks for: `populations` (final, per island, in island order),
+    `trials` (the union of the islands' toolbox.trial records) and `seed`."""
+    params = inspect.signature(hook).parameters
+    islands = results["islands"]
+    offered = {
+        "populations": lambda: [st.get("population", []) for st in islands],
+        "trials": lambda: {k: v for st in islands for k, v in sorted(st.get("trials", {}).items())},
+        "seed": lambda: config.seed,
+    }
+    accepts_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return {k: make() for k, make in offered.items() if accepts_all or k in params}
 
 
 @functools.cache

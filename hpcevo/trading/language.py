@@ -203,13 +203,16 @@ PRIMITIVES = (
 )
 
 
-def make_pset():
-    """A new typed primitive set for strategies (root type Signal). Prefer `get_pset()`, built once."""
+def make_pset(with_open=True):
+    """A new typed primitive set for strategies (root type Signal). Prefer `get_pset()`, built once.
+
+    `with_open=False` leaves the `open` terminal out (for data whose opening prices are stale)."""
     pset = gp.PrimitiveSetTyped("strategy", [], Signal)
     for name, _, func, args, ret in PRIMITIVES:
         pset.addPrimitive(func, list(args), ret, name=name)
     for field in PRICE_FIELDS:
-        pset.addTerminal(field, Price, name=field)
+        if with_open or field != "open":
+            pset.addTerminal(field, Price, name=field)
     pset.addTerminal(VOLUME_FIELD, Volume, name=VOLUME_FIELD)
     for type_, menu in _MENUS.items():
         for value in menu:
@@ -217,15 +220,15 @@ def make_pset():
     return pset
 
 
-_PSET = None
+_PSETS = {}
 
 
-def get_pset():
-    """The process's strategy primitive set, built on first use."""
-    global _PSET
-    if _PSET is None:
-        _PSET = make_pset()
-    return _PSET
+def get_pset(with_open=True):
+    """The process's strategy primitive set (with or without `open`), built on first use."""
+    pset = _PSETS.get(with_open)
+    if pset is None:
+        pset = _PSETS[with_open] = make_pset(with_open)
+    return pset
 
 
 def number_text(value):

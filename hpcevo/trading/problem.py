@@ -1,43 +1,74 @@
 """The flagship problem: evolve trading strategies (typed GP) scored by vectorised backtests.
 
-Fitness is (Sharpe up, max drawdown down, win rate up), each averaged over walk-forward validation folds
-of the in-sample data and over the instruments; the last `holdout_years` of every instrument are never
-seen during evolution and are only used by `report`, which writes `strategies.csv` at the end.
+The fitness is a configurable list of objectives (`objectives.py`; default Sharpe and information ratio against
+buy-and-hold), each averaged over the validation folds of the training period and over the instruments; a rule
+must be in the market on at least `min_exposure` of the training bars. The folds, a selection period and the
+holdout are cut at dates shared by every instrument (`calendar.py`). The selection period chooses the strategies
+that are reported; the holdout is used once, for them, by `reporting.py` when the run ends.
 """
 
+import hashlib
+import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from deap import base, gp, tools
 
 from ..errors import Rejected
-from ..output import atomic_write, csv_text
 from ..problems.common import creator_class
-from .backtest import FILLS, bar_returns, buy_and_hold, fold_objectives, period_metrics, valid_span
-from .data import DataError, load_markets
+from .backtest import FILLS, _layout, bar_returns
+from .calendar import Calendar, make_calendar
+from .data import DataError, check_periods_per_year, load_markets, stale_opens
 from .language import WINDOWS, get_pset, to_expression
+from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, fold_stats, parse_objectives
 from .strategy import HEIGHT_LIMIT, compile_signal, register_strategy_operators
 
-__all__ = ["trading", "TradingContext", "signal_values", "PENALTY", "MIN_FOLD_BARS"]
+__all__ = ["trading", "TradingContext", "signal_values", "penalty", "MEMO_MAX_ENTRIES"]
 
-PENALTY = (-10.0, 1.0, 0.0)  # Sharpe, max drawdown, win rate of failed or rejected strategies (finite: NSGA-II)
-MIN_FOLD_BARS = 63  # a validation fold holds at least a quarter of daily bars
+MEMO_MAX_ENTRIES = 50_000  # fitness of distinct signals kept per process (a repeat is not backtested again)
+_PENALTY = {1.0: -10.0, -1.0: 10.0}  # finite (NSGA-II subtracts fitnesses): far below any real strategy
+
+
+def penalty(objectives):
+    """The fitness of failed and rejected strategies: a bad finite value per objective (win rate, exposure: 0)."""
+    bad = {"win_rate": 0.0, "exposure": 0.0, "max_drawdown": 1.0, "size": 1000.0}
+    return tuple(bad.get(name, _PENALTY[OBJECTIVES[name][0]]) for name in objectives)
 
 
 @dataclass
 class TradingContext:
-    """Everything a strategy evaluation needs, built once per process."""
+    """Everything a strategy evaluation and the end-of-run report need, built once per process."""
 
     markets: list
-    returns: list
-    folds: list  # per market: [(start, stop), ...] in-sample validation folds
-    holdout: list  # per market: (start, stop) out-of-sample bars
+    returns: list  # per market: the return each bar's position earns (bar_returns with the fill)
+    calendar: Calendar
     cost_bps: float
+    borrow_bps: float
+    rf: list  # per market: per-bar risk-free return (annual rate / periods_per_year), or None
     periods_per_year: int
     long_short: bool
+    fill: str
+    objectives: tuple
+    min_exposure: float
     min_trades: float
+    notes: list = field(default_factory=list)
     caches: list = field(default_factory=list)
+    memo: OrderedDict = field(default_factory=OrderedDict)
+
+    def __post_init__(self):
+        self.layouts = [None if not p.training else _layout(r.shape[0], p.training)
+                        for p, r in zip(self.calendar.markets, self.returns)]
+        self.caches = self.caches or [{} for _ in self.markets]
+
+    @property
+    def folds(self):
+        """Per market: the (start, stop) bars of the validation folds it takes part in."""
+        return [p.training for p in self.calendar.markets]
+
+    @property
+    def holdout(self):
+        return [p.holdout for p in self.calendar.markets]
 
     def signals(self, tree):
         """The strategy's signal s_t on every market (1/0, or 1/-1 with long_short; 0 during warm-up)."""
@@ -51,101 +82,167 @@ def signal_values(signal, defined, long_short):
     return signal.astype(np.float64)
 
 
-def _splits(market, returns, folds, holdout_years):
-    """(folds, holdout) bar ranges of one market: the holdout is the last `holdout_years` of dates."""
-    first, last = valid_span(returns)
-    cutoff = market.dates[-1] - np.timedelta64(int(round(holdout_years * 365.25)), "D")
-    holdout_start = max(first, int(np.searchsorted(market.dates, cutoff, side="right")))
-    in_sample = holdout_start - first
-    needed = max(WINDOWS) + folds * MIN_FOLD_BARS
-    if in_sample < needed or last - holdout_start < MIN_FOLD_BARS:
-        raise DataError(f"{market.source}: instrument {market.name!r} has {in_sample} bars before its holdout "
-                        f"(the last {holdout_years:g} years, {last - holdout_start} bars) and needs at least "
-                        f"{needed} there (longest indicator window {max(WINDOWS)} + {folds} validation folds of "
-                        f"{MIN_FOLD_BARS} bars) and {MIN_FOLD_BARS} in the holdout. Use more data, fewer folds "
-                        f"(problem option folds) or a shorter holdout (holdout_years).")
-    edges = np.linspace(first, holdout_start, folds + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])], (holdout_start, last)
+def signal_key(signals):
+    """A digest of a strategy's signals on every market: equal exactly when the strategy behaves the same."""
+    digest = hashlib.blake2b(digest_size=16)
+    for s in signals:
+        digest.update(np.packbits(s > 0).tobytes())
+        digest.update(np.packbits(s < 0).tobytes())
+    return digest.digest()
 
 
-def _check_options(folds, holdout_years, cost_bps, fill, min_trades, max_height, periods_per_year):
-    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 1:
-        raise ValueError(f"folds must be an integer >= 1, got {folds!r}")
-    for name, value in (("holdout_years", holdout_years), ("cost_bps", cost_bps), ("min_trades", min_trades)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    if holdout_years <= 0:
-        raise ValueError(f"holdout_years must be > 0, got {holdout_years!r}")
+def _number(name, value, low=0.0, high=math.inf, low_open=False):
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and (
+        low < value if low_open else low <= value) and value <= high
+    if not ok:
+        bound = f"> {low:g}" if low_open else f">= {low:g}"
+        raise ValueError(f"{name} must be a number {bound}" + (f" and <= {high:g}" if high < math.inf else "")
+                         + f", got {value!r}")
+    return float(value)
+
+
+def _integer(name, value, low):
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def trading(data="sp500", objectives=DEFAULT_OBJECTIVES, folds=4, holdout_years=4.0, selection_years=2.0,
+            cost_bps=10.0, borrow_bps=0.0, risk_free=0.0, fill="close", long_short=False, min_exposure=0.1,
+            min_trades=1.0, max_height=HEIGHT_LIMIT, periods_per_year=252, report_top=10):
+    """The trading toolbox: strategies for the instruments in `data` (embedded name or CSV/Parquet path).
+
+    `risk_free` is an annual rate (0.02 = 2%) or "column" (the data's `rf` column); it is earned while flat and
+    subtracted in Sharpe and Sortino. `borrow_bps` is an annual fee on shorts.
+    """
+    names = parse_objectives(objectives)
+    _integer("folds", folds, 1)
+    _integer("max_height", max_height, 2)
+    _integer("periods_per_year", periods_per_year, 1)
+    _integer("report_top", report_top, 1)
+    _number("holdout_years", holdout_years, low_open=True)
+    _number("selection_years", selection_years, low_open=True)
+    for name, value in (("cost_bps", cost_bps), ("borrow_bps", borrow_bps), ("min_trades", min_trades)):
+        _number(name, value)
+    _number("min_exposure", min_exposure, high=1.0)
     if fill not in FILLS:
         raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
-    if not isinstance(max_height, int) or isinstance(max_height, bool) or max_height < 2:
-        raise ValueError(f"max_height must be an integer >= 2, got {max_height!r}")
-    if not isinstance(periods_per_year, int) or isinstance(periods_per_year, bool) or periods_per_year < 1:
-        raise ValueError(f"periods_per_year must be an integer >= 1, got {periods_per_year!r}")
-
-
-def trading(data="sp500", folds=4, holdout_years=4.0, cost_bps=10.0, fill="close", long_short=False,
-            min_trades=2.0, max_height=HEIGHT_LIMIT, periods_per_year=252):
-    """The trading toolbox: strategies for the instruments in `data` (embedded name or CSV/Parquet path)."""
-    _check_options(folds, holdout_years, cost_bps, fill, min_trades, max_height, periods_per_year)
-    markets = load_markets(data, min_bars=max(WINDOWS) + folds * MIN_FOLD_BARS, longest_window=max(WINDOWS))
+    if risk_free != "column":
+        _number("risk_free", risk_free, low=-0.05, high=1.0)
+    markets = load_markets(data, min_bars=3, longest_window=max(WINDOWS))  # short histories join late (calendar)
+    notes, stale = [], [m for m in markets if stale_opens(m)]
+    if stale:
+        if fill == "next_open":
+            raise DataError(f"{stale[0].source}: {stale_opens(stale[0])}; fill = \"next_open\" would really fill at "
+                            f"the close there. Use fill = \"close\" (the default) or data with real opening prices.")
+        notes.append(f"{'; '.join(stale_opens(m) for m in stale)}: `open` is left out of the strategy language, so "
+                     f"no rule can fit that artefact.")
+    if risk_free == "column":
+        missing = [m.name for m in markets if m.rf is None]
+        if missing:
+            raise DataError(f"{markets[0].source}: risk_free = \"column\" needs an `rf` column (annual rate, 0.02 "
+                            f"= 2%), and instrument {missing[0]!r} has none. Add one, or give a constant rate.")
+        rf = [np.asarray(m.rf) / periods_per_year for m in markets]
+    else:
+        rf = [np.full(m.n_bars, risk_free / periods_per_year) if risk_free else None for m in markets]
     returns = [bar_returns(m.open, m.close, fill) for m in markets]
-    splits = [_splits(m, r, folds, holdout_years) for m, r in zip(markets, returns)]
-    ctx = TradingContext(markets, returns, [s[0] for s in splits], [s[1] for s in splits], float(cost_bps),
-                         periods_per_year, bool(long_short), float(min_trades), [{} for _ in markets])
-    fitness = creator_class("HpcevoFitnessTrading", base.Fitness, weights=(1.0, -1.0, 1.0))
-    strategy = creator_class("HpcevoStrategy", gp.PrimitiveTree, fitness=fitness)
+    calendar = make_calendar(markets, returns, folds, holdout_years, selection_years)
+    check_periods_per_year(markets, periods_per_year)
+    ctx = TradingContext(markets, returns, calendar, float(cost_bps), float(borrow_bps), rf, periods_per_year,
+                         bool(long_short), fill, names, float(min_exposure), float(min_trades), notes)
+    ctx.report_top = report_top
+    suffix = "_".join(names)
+    fitness = creator_class(f"HpcevoFitnessTrading_{suffix}", base.Fitness,
+                            weights=tuple(OBJECTIVES[n][0] for n in names))
+    strategy = creator_class(f"HpcevoStrategy_{suffix}", gp.PrimitiveTree, fitness=fitness)
     tb = base.Toolbox()
-    register_strategy_operators(tb, strategy, pset=get_pset(), height_limit=max_height)
+    register_strategy_operators(tb, strategy, pset=get_pset(with_open=not stale), height_limit=max_height)
     tb.register("evaluate", evaluate_strategy, ctx=ctx)
-    tb.register("select", tools.selNSGA2)
-    tb.register("report", write_strategies, ctx=ctx)
+    if len(names) > 1:
+        tb.register("select", tools.selNSGA2)
+        tb.register("survivors", distinct_survivors, select=tools.selNSGA2)
+    else:
+        tb.register("select", tools.selTournament, tournsize=3)
+    tb.register("similar", same_behaviour)
+    tb.register("complexity", len)
+    tb.register("trial", trial_record, ctx=ctx)
     tb.register("describe", to_expression)
-    tb.penalty = PENALTY
+    from .reporting import write_report
+
+    tb.register("report", write_report, ctx=ctx)
+    tb.penalty = penalty(names)
     tb.context = ctx
+    tb.objective_names = names
     return tb
 
 
 def evaluate_strategy(tree, ctx):
-    """Mean (Sharpe, max drawdown, win rate) over every market's validation folds; Rejected if it trades rarely."""
-    per_fold = np.concatenate([fold_objectives(s, r, f, ctx.cost_bps, ctx.periods_per_year)
-                               for s, r, f in zip(ctx.signals(tree), ctx.returns, ctx.folds)])
-    means = per_fold.mean(axis=0)
-    if means[3] < ctx.min_trades:
-        raise Rejected(f"{means[3]:g} trades per validation fold (min_trades {ctx.min_trades:g})")
-    return float(means[0]), float(means[1]), float(means[2])
+    """The objectives averaged over every (market, validation fold); Rejected below min_exposure or min_trades.
+
+    A signal seen before in this process returns its stored result without a backtest."""
+    signals = ctx.signals(tree)
+    key = signal_key(signals)
+    memo = ctx.memo
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = _backtest(signals, ctx)
+        if len(memo) > MEMO_MAX_ENTRIES:
+            memo.popitem(last=False)
+    if isinstance(hit, str):
+        raise Rejected(hit)
+    return tuple(float(len(tree)) if name == "size" else hit[name] for name in ctx.objectives)
 
 
-_IS = ("sharpe", "max_drawdown", "win_rate", "trades")
-_OOS = ("total_return", "cagr", "sharpe", "max_drawdown", "win_rate", "trades", "exposure", "bars")
-COLUMNS = (["expression", "market"] + [f"is_{k}" for k in _IS] + [f"oos_{k}" for k in _OOS])
+def _backtest(signals, ctx):
+    """{objective: mean over (market, fold)}, or the reason for rejecting the strategy (a string)."""
+    wanted = [n for n in ctx.objectives if n != "size"]
+    per = {n: [] for n in wanted}
+    trades, bars, in_market = [], 0.0, 0.0
+    c, borrow = ctx.cost_bps / 10_000.0, ctx.borrow_bps / 10_000.0 / ctx.periods_per_year
+    for s, r, lay, rf in zip(signals, ctx.returns, ctx.layouts, ctx.rf):
+        if lay is None:
+            continue
+        stats, n, held = fold_stats(s, r, lay, rf, c, borrow, ctx.periods_per_year, wanted)
+        for name in wanted:
+            per[name].append(stats[name])
+        trades.append(stats["trades"])
+        bars += n
+        in_market += held
+    exposure = in_market / bars
+    if exposure < ctx.min_exposure:
+        return f"in the market on {exposure:.1%} of the training bars (min_exposure {ctx.min_exposure:g})"
+    mean_trades = float(np.concatenate(trades).mean())
+    if mean_trades < ctx.min_trades:
+        return f"{mean_trades:g} trades per validation fold (min_trades {ctx.min_trades:g})"
+    return {name: float(np.concatenate(per[name]).mean()) for name in wanted}
 
 
-def strategy_rows(ctx, expressions_and_signals):
-    """Rows of strategies.csv: in-sample fold means and out-of-sample metrics per strategy and market."""
-    rows = []
-    for expression, signals in expressions_and_signals:
-        for m, market in enumerate(ctx.markets):
-            if signals is None:  # buy and hold
-                folds = np.array([[buy_and_hold(ctx.returns[m], a, b, ctx.cost_bps, ctx.periods_per_year)[k]
-                                   for k in _IS] for a, b in ctx.folds[m]])
-                oos = buy_and_hold(ctx.returns[m], *ctx.holdout[m], ctx.cost_bps, ctx.periods_per_year)
-            else:
-                folds = fold_objectives(signals[m], ctx.returns[m], ctx.folds[m], ctx.cost_bps, ctx.periods_per_year)
-                oos = period_metrics(signals[m], ctx.returns[m], *ctx.holdout[m], ctx.cost_bps,
-                                     ctx.periods_per_year)
-            row = {"expression": expression, "market": market.name}
-            row.update({f"is_{k}": float(v) for k, v in zip(_IS, folds.mean(axis=0))})
-            row.update({f"oos_{k}": oos[k] for k in _OOS})
-            rows.append(row)
-    return rows
+def same_behaviour(a, b):
+    """Halls of fame compare fitness first; for strategies equal fitness means the same signals (one entry)."""
+    return True
 
 
-def write_strategies(run_dir, hall_of_fame, ctx):
-    """Rank 0, after the run: re-run the merged front on the holdout and write strategies.csv."""
-    entries = [(to_expression(ind), ctx.signals(ind)) for ind in hall_of_fame]
-    entries.sort(key=lambda e: e[0])
-    rows = strategy_rows(ctx, [("buy_and_hold", None)] + entries)
-    atomic_write(Path(run_dir) / "strategies.csv", csv_text(rows, COLUMNS))
+def trial_record(ind, ctx):
+    """(key, per-bar Sharpe or NaN) of a scored strategy: the key is its fitness without `size`, so every tree
+    of one signal is one trial; the Sharpe (from the fitness, when it is an objective) feeds the DSR's variance."""
+    values = ind.fitness.values
+    kept = tuple(v for v, name in zip(values, ctx.objectives) if name != "size")
+    sharpe = values[ctx.objectives.index("sharpe")] / math.sqrt(ctx.periods_per_year) \
+        if "sharpe" in ctx.objectives else math.nan
+    return hash(kept), sharpe
 
 
+def distinct_survivors(individuals, k, select):
+    """`select` (NSGA-II) over one representative of each distinct behaviour, its smallest tree, before any
+    duplicate: a population keeps distinct signals, and bloat loses ties. Duplicates fill what is left."""
+    groups = {}
+    for ind in individuals:
+        groups.setdefault(ind.fitness.values, []).append(ind)
+    firsts, rest = [], []
+    for members in groups.values():
+        members = sorted(members, key=len)  # stable: the first of the smallest trees represents the group
+        firsts.append(members[0])
+        rest.extend(members[1:])
+    if len(firsts) >= k:
+        return select(firsts, k)
+    return firsts + select(rest, k - len(firsts))

@@ -1,0 +1,151 @@
+"""The menu of trading objectives and the fold statistics the fitness is computed from.
+
+Every objective is a metric of a validation fold (see `metrics.py` for the definitions), averaged over every
+(instrument, fold) pair the instrument takes part in; `size` is the tree's node count. The default pair,
+Sharpe and information ratio against buy-and-hold, cannot be raised by trading less: a rule that is flat most of
+the time has a Sharpe near 0 (flat bars count, earning the risk-free rate) and an information ratio near minus the
+market's, and lucky rules with few trades are cut by the exposure constraint (`min_exposure`).
+"""
+
+import math
+
+import numpy as np
+
+from .backtest import _ADD_AT, _take
+from .metrics import period_stats
+
+__all__ = ["OBJECTIVES", "PRESETS", "DEFAULT_OBJECTIVES", "parse_objectives", "fold_stats"]
+
+# name -> (DEAP weight, label): +1 maximised, -1 minimised
+OBJECTIVES = {
+    "sharpe": (1.0, "Sharpe ratio"),
+    "sortino": (1.0, "Sortino ratio"),
+    "calmar": (1.0, "Calmar ratio"),
+    "cagr": (1.0, "CAGR"),
+    "excess_return": (1.0, "excess CAGR over buy-and-hold"),
+    "information_ratio": (1.0, "information ratio against buy-and-hold"),
+    "max_drawdown": (-1.0, "max drawdown"),
+    "win_rate": (1.0, "win rate"),
+    "exposure": (1.0, "exposure"),
+    "turnover": (-1.0, "turnover (position changes a year)"),
+    "size": (-1.0, "tree size"),
+}
+PRESETS = {"default": ("sharpe", "information_ratio"), "classic": ("sharpe", "max_drawdown", "win_rate")}
+DEFAULT_OBJECTIVES = "default"
+_FAST = {"sharpe", "sortino", "cagr", "excess_return", "information_ratio", "exposure", "turnover", "size"}
+
+
+def parse_objectives(spec):
+    """A tuple of objective names from a preset name or a comma-separated list; ValueError naming the menu."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"objectives must be a preset ({', '.join(PRESETS)}) or a comma-separated list of "
+                         f"{', '.join(OBJECTIVES)}; got {spec!r}")
+    spec = spec.strip()
+    if spec in PRESETS:
+        return PRESETS[spec]
+    names = tuple(part.strip() for part in spec.split(","))
+    for name in names:
+        if name not in OBJECTIVES:
+            presets = "; ".join(f"{k} = {','.join(v)}" for k, v in PRESETS.items())
+            raise ValueError(f"objectives: unknown objective {name!r}; choose from {', '.join(OBJECTIVES)} or a preset "
+                             f"({presets})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"objectives: {spec!r} names an objective twice")
+    return names
+
+
+def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
+    """({name: per-fold array} for `names`, "exposure" and "trades"; bars in total; bars in the market in total).
+
+    Sums-only objectives go through segmented reductions over all folds at once; drawdown, Calmar and win rate
+    go fold by fold through `metrics.period_stats` (the classic preset), so both agree with the references.
+    """
+    p, r = _take(signal, returns, lay)
+    firsts = lay.firsts
+    n = lay.lengths.astype(np.float64)
+    before = np.empty_like(p)
+    before[0] = 0.0
+    before[1:] = p[:-1]
+    before[firsts] = 0.0
+    step = np.abs(p - before)
+    net = p * r
+    if c:
+        net -= c * step
+    if borrow:
+        net -= borrow * np.maximum(-p, 0.0)
+    rf_bar = None
+    if rf is not None:
+        rf_bar = rf[lay.ridx] if lay.ridx is not None else rf[lay.lo:lay.hi]
+        net += rf_bar * (1.0 - np.abs(p))
+    if np.isnan(net).any():
+        raise ValueError("NaN return or signal in a validation fold")
+    out = {}
+    excess = net - rf_bar if rf_bar is not None else net
+    root = math.sqrt(periods_per_year)
+    wanted = set(names)
+    if wanted & {"sharpe", "sortino"}:
+        s1 = _ADD_AT(excess, firsts)
+        if "sharpe" in wanted:
+            out["sharpe"] = _ratio(excess, lay, s1, root)
+        if "sortino" in wanted:
+            down = np.minimum(excess, 0.0)
+            d2 = _ADD_AT(down * down, firsts) / n
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["sortino"] = np.where(d2 > 0.0, (s1 / n) / np.sqrt(d2) * root, 0.0)
+    if wanted & {"information_ratio", "excess_return", "cagr"}:
+        bench = r.copy()
+        bench[firsts] -= c
+        if "information_ratio" in wanted:
+            diff = net - bench
+            out["information_ratio"] = _ratio(diff, lay, _ADD_AT(diff, firsts), root)
+        if wanted & {"excess_return", "cagr"}:
+            cagr = _cagr(net, firsts, n, periods_per_year)
+            out["cagr"] = cagr
+            out["excess_return"] = cagr - _cagr(bench, firsts, n, periods_per_year)
+    in_market = p != 0.0
+    exposure = _ADD_AT(in_market.astype(np.float64), firsts)
+    out["exposure"] = exposure / n
+    out["trades"] = _ADD_AT((in_market & (step != 0.0)).astype(np.float64), firsts)  # runs of one position
+    if "turnover" in wanted:
+        out["turnover"] = _ADD_AT(step, firsts) * periods_per_year / n
+    slow = wanted - _FAST
+    if slow:
+        rows = []
+        for sl in lay.slices:
+            pp, nn = p[sl], net[sl]
+            bh = r[sl].copy()
+            bh[0] -= c
+            rows.append(period_stats(pp, nn, bh, periods_per_year, rf_bar[sl] if rf_bar is not None else None,
+                                     cost_bps=c * 10_000.0))
+        for key in slow:
+            out[key] = np.array([row[key] for row in rows], dtype=np.float64)
+    return out, float(n.sum()), float(exposure.sum())
+
+
+def _ratio(x, lay, s1, root):
+    """Annualised mean / std (ddof 1) per fold; 0 for constant folds or folds of one bar."""
+    n = lay.lengths
+    out = np.zeros(lay.k)
+    s2 = _ADD_AT(x * x, lay.firsts)
+    for i in range(lay.k):
+        if n[i] < 2:
+            continue
+        mean = s1[i] / n[i]
+        var = (s2[i] - s1[i] * mean) / (n[i] - 1)
+        if var <= 1e-9 * s2[i] / (n[i] - 1):  # near-constant: the sums cancel, redo it in two passes
+            fold = x[lay.slices[i]]
+            mean = float(fold.mean())
+            var = 0.0 if fold.min() == fold.max() else float(fold.var(ddof=1))
+        if var > 0.0:
+            out[i] = mean / math.sqrt(var) * root
+    return out
+
+
+def _cagr(net, firsts, n, periods_per_year):
+    growth = net + 1.0
+    if (growth <= 0.0).any():  # a bar that wipes the equity out: multiply, no logarithms
+        final = np.multiply.reduceat(growth, firsts)
+    else:
+        final = np.exp(_ADD_AT(np.log(growth), firsts))
+    with np.errstate(over="ignore"):
+        return np.where(final > 0.0, np.power(np.maximum(final, 1e-300), periods_per_year / n) - 1.0, -1.0)

@@ -1,0 +1,383 @@
+"""When a trading run ends: choose the reported strategies on the selection period, test them once on the
+holdout, say how much of the result chance explains, and write strategies.csv, returns.csv and trades.csv.
+
+Candidates are the distinct signals of the merged hall of fame and of the final populations, each shown by its
+smallest tree. They are ranked by the Sharpe ratio of the selection period; the top `report_top` are reported.
+Every figure comes from the run's data and seed only, so it is the same in every launch mode.
+"""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..output import atomic_write, csv_text
+from .backtest import positions
+from .language import to_expression
+from .metrics import METRICS, net_returns, period_stats, trade_list
+from .overfitting import (
+    deflated_sharpe_ratio,
+    effective_trials,
+    expected_max_sharpe,
+    min_track_record_length,
+    pbo_cscv,
+    probabilistic_sharpe_ratio,
+    sharpe_confidence_interval,
+    sharpe_stats,
+    spa_pvalue,
+)
+
+__all__ = ["write_report", "DSR_THRESHOLD", "COLUMNS", "PERIODS", "Candidate", "candidates", "strategy_series",
+           "strategy_returns", "read_returns"]
+
+DSR_THRESHOLD = 0.95  # a strategy is flagged significant at this deflated Sharpe ratio
+PBO_CANDIDATES = 200  # at most this many candidates enter the PBO matrix (best in-sample first)
+BOOTSTRAP_REPS = 1000
+PERIODS = ("train", "selection", "holdout")
+_PREFIX = {"train": "is", "selection": "sel", "holdout": "oos"}
+COLUMNS = (["id", "expression", "market", "size", "selection_rank", "significant", "is_start", "is_end",
+            "sel_start", "sel_end", "oos_start", "oos_end"]
+           + [f"{p}_{k}" for p in ("is", "sel", "oos") for k in METRICS]
+           + ["psr", "dsr", "min_trl", "oos_sharpe_ci_low", "oos_sharpe_ci_high", "oos_excess_sharpe_ci_low",
+              "oos_excess_sharpe_ci_high"])
+TRADE_COLUMNS = ["id", "expression", "market", "direction", "entry_date", "exit_date", "entry_price", "exit_price",
+                 "bars", "return", "open", "period"]
+
+
+@dataclass
+class Candidate:
+    expression: str
+    tree: object
+    signals: list
+    fitness: tuple
+
+
+def candidates(ctx, hall_of_fame, populations=()):
+    """Distinct signals of the hall of fame, then of the final populations (scored ones), each by its smallest
+    tree (ties: the first expression in sort order), in that order of first appearance."""
+    from .problem import signal_key
+
+    found = {}
+    for ind in [*hall_of_fame, *(ind for pop in populations for ind in pop)]:
+        if getattr(ind, "_hpcevo_penalized", False) or not ind.fitness.valid:
+            continue
+        signals = ctx.signals(ind)
+        key = signal_key(signals)
+        expression = to_expression(ind)
+        have = found.get(key)
+        if have is None or (len(ind), expression) < (len(have.tree), have.expression):
+            found[key] = Candidate(expression, ind, signals, tuple(ind.fitness.values))
+    return list(found.values())
+
+
+class _Series:
+    """One instrument's (or the portfolio's) continuous daily net returns from the training start to the end."""
+
+    def __init__(self, name, dates, period, bh, rf, p=None, nets=None, data=None):
+        self.name, self.dates, self.period, self.bh, self.rf = name, dates, period, bh, rf
+        self.p = p if p is not None else []
+        self.nets = nets if nets is not None else []
+        self.data = data  # (market, lo, hi) for instruments; None for the portfolio
+
+    def mask(self, period):
+        return self.period == period
+
+
+def _market_series(ctx, m, cands):
+    periods = ctx.calendar.markets[m]
+    ranges = [*periods.training, periods.selection, periods.holdout]
+    ranges = [r for r in ranges if r is not None]
+    if not ranges:
+        return None
+    market = ctx.markets[m]
+    lo, hi = min(a for a, _ in ranges), max(b for _, b in ranges)
+    dates = market.dates[lo:hi]
+    period = np.where(dates < ctx.calendar.selection_start, "train",
+                      np.where(dates < ctx.calendar.holdout_start, "selection", "holdout"))
+    r = ctx.returns[m][lo:hi]
+    rf = ctx.rf[m][lo:hi] if ctx.rf[m] is not None else None
+    # each period is traded as if deployed at its start: flat before it (an entry cost on its first bar if the
+    # rule is in the market), the convention of the validation folds and of `hpcevo backtest --start`
+    cuts = [0, *np.flatnonzero(period[1:] != period[:-1]) + 1, hi - lo]
+
+    def net(p):
+        return np.concatenate([net_returns(p[a:b], r[a:b], ctx.cost_bps, borrow_bps=ctx.borrow_bps,
+                                           rf=None if rf is None else rf[a:b], periods_per_year=ctx.periods_per_year)
+                               for a, b in zip(cuts[:-1], cuts[1:])])
+
+    series = _Series(market.name, dates, period, net(np.ones(hi - lo)), rf, data=(market, lo, hi))
+    series.cuts = cuts
+    for cand in cands:
+        p = positions(cand.signals[m])[lo:hi]
+        series.p.append(p)
+        series.nets.append(net(p))
+    return series
+
+
+def _portfolio(parts, n_cands):
+    """Equal weight, each day, over the instruments that have a bar that day."""
+    dates = np.unique(np.concatenate([s.dates for s in parts]))
+    index = [np.searchsorted(dates, s.dates) for s in parts]
+
+    def combine(get):
+        total, count = np.zeros(dates.shape[0]), np.zeros(dates.shape[0])
+        for s, at in zip(parts, index):
+            total[at] += get(s)
+            count[at] += 1
+        return total / count
+
+    period = np.empty(dates.shape[0], dtype=parts[0].period.dtype)
+    for s, at in zip(parts, index):
+        period[at] = s.period
+    rf = combine(lambda s: s.rf) if all(s.rf is not None for s in parts) else None
+    out = _Series("portfolio", dates, period, combine(lambda s: s.bh), rf)
+    for i in range(n_cands):
+        out.p.append(combine(lambda s: s.p[i]))
+        out.nets.append(combine(lambda s: s.nets[i]))
+    return out
+
+
+def strategy_series(ctx, cands):
+    """[per-instrument series..., portfolio series (several instruments only)]; the last one is the main one."""
+    parts = [s for s in (_market_series(ctx, m, cands) for m in range(len(ctx.markets))) if s is not None]
+    if len(parts) > 1:
+        parts.append(_portfolio(parts, len(cands)))
+    return parts
+
+
+def _excess(net, rf):
+    return net - rf if rf is not None else net
+
+
+def _stats(series, i, period, ctx):
+    """METRICS of candidate i (None: buy and hold) over one period of a series; NaN-filled when it has no bars."""
+    mask = series.mask(period)
+    if mask.sum() < 2:
+        return {k: math.nan for k in METRICS} | {"bars": int(mask.sum()), "trades": 0}
+    bh = series.bh[mask]
+    rf = series.rf[mask] if series.rf is not None else None
+    if i is None:
+        p, net = np.ones(int(mask.sum())), bh
+    else:
+        p, net = series.p[i][mask], series.nets[i][mask]
+    if series.data is None:  # portfolio: positions are averages; trade figures come from the instruments
+        p = np.sign(p)
+    return period_stats(p, net, bh, ctx.periods_per_year, rf, cost_bps=ctx.cost_bps)
+
+
+def _span(series, period):
+    dates = series.dates[series.mask(period)]
+    return (str(dates[0]), str(dates[-1])) if dates.shape[0] else ("", "")
+
+
+def _seed(seed, *words):
+    return int(np.random.SeedSequence([int(seed) % 2**63, *words]).generate_state(1)[0])
+
+
+def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0):
+    """Rank 0, after the run: the report files; returns the summary.json entries and the verdict line."""
+    cands = candidates(ctx, hall_of_fame, populations)
+    if not cands:
+        verdict = "no strategy to report: every candidate was rejected or failed"
+        atomic_write(Path(run_dir) / "strategies.csv", csv_text([], COLUMNS))
+        return _summary(ctx, {"trials": len(trials or {}), "effective_trials": 0, "pbo": None, "spa_pvalue": None,
+                              "verdict": verdict, "best_dsr": None, "significant": 0,
+                              "dsr_threshold": DSR_THRESHOLD, "candidates": 0})
+    all_series = strategy_series(ctx, cands)
+    main = all_series[-1]
+    train, sel = main.mask("train"), main.mask("selection")
+
+    def sharpe_of(x):
+        return sharpe_stats(x)[0]
+
+    is_sr = [sharpe_of(_excess(net[train], main.rf[train] if main.rf is not None else None)) for net in main.nets]
+    sel_sr = [sharpe_of(_excess(net[sel], main.rf[sel] if main.rf is not None else None)) if sel.sum() > 1
+              else is_sr[i] for i, net in enumerate(main.nets)]
+    order = sorted(range(len(cands)), key=lambda i: (-sel_sr[i], -is_sr[i], cands[i].expression))
+    reported = order[:ctx.report_top]
+
+    # trials: distinct signals the whole run scored; effective: shrunk by the clustering of the candidates
+    n_trials = max(len(trials or {}), len(cands))
+    is_matrix = np.column_stack([_excess(net[train], main.rf[train] if main.rf is not None else None)
+                                 for net in main.nets])
+    clusters = effective_trials(is_matrix) if len(cands) > 1 else 1
+    n_eff = max(1, min(n_trials, round(n_trials * clusters / len(cands))))
+    values = np.array([v for v in (trials or {}).values() if math.isfinite(v)])
+    variance = float(values.var(ddof=1)) if values.shape[0] > 1 else float(np.var(is_sr, ddof=1)) \
+        if len(cands) > 1 else 0.0
+    variance_source = "trials" if values.shape[0] > 1 else "candidates"
+
+    ids = {i: f"S{rank + 1}" for rank, i in enumerate(reported)}
+    rows, trade_rows = [], []
+    main_row = {}
+    for series in all_series:
+        for i in [None, *reported]:
+            row = _row(ctx, series, i, cands, ids, n_eff, variance, seed)
+            rows.append(row)
+            if series is main:
+                main_row[i] = row
+            if i is not None and series.data is not None:
+                trade_rows.extend(_trades(ctx, series, i, cands[i].expression, ids[i]))
+
+    pbo = None
+    if len(cands) > 1:
+        pbo_idx = order[:PBO_CANDIDATES]
+        rows_used = train | sel
+        matrix = np.column_stack([_excess(main.nets[i][rows_used], main.rf[rows_used] if main.rf is not None
+                                          else None) for i in pbo_idx])
+        pbo = float(pbo_cscv(matrix)[0]) if matrix.shape[1] > 1 and matrix.shape[0] >= 8 else None
+    hold = main.mask("holdout")
+    spa = None
+    if hold.sum() > 10:
+        models = np.column_stack([main.nets[i][hold] for i in reported])
+        spa = float(spa_pvalue(main.bh[hold], models, reps=BOOTSTRAP_REPS, seed=_seed(seed, 1)))
+    verdict = _verdict(ctx, main_row, reported, ids, n_trials, n_eff, pbo, spa, main)
+    dsrs = [main_row[i]["dsr"] for i in reported if math.isfinite(main_row[i]["dsr"])]
+    overfitting = {"trials": n_trials, "effective_trials": n_eff, "pbo": pbo, "spa_pvalue": spa, "verdict": verdict,
+                   "best_dsr": max(dsrs) if dsrs else None,
+                   "significant": sum(bool(main_row[i]["significant"]) for i in reported),
+                   "dsr_threshold": DSR_THRESHOLD, "candidates": len(cands),
+                   "expected_max_sharpe": expected_max_sharpe(n_eff, variance) * math.sqrt(ctx.periods_per_year),
+                   "trials_sharpe_variance": variance, "variance_source": variance_source,
+                   "candidate_clusters": clusters}
+    run_dir = Path(run_dir)
+    atomic_write(run_dir / "strategies.csv", csv_text(rows, COLUMNS))
+    atomic_write(run_dir / "trades.csv", csv_text(trade_rows, TRADE_COLUMNS))
+    atomic_write(run_dir / "returns.csv", _returns_text(all_series, reported, ids))
+    return _summary(ctx, overfitting)
+
+
+def _summary(ctx, overfitting):
+    periods = ctx.calendar.dates(ctx.markets)
+    trading = {"objectives": list(ctx.objectives), "markets": [m.name for m in ctx.markets], "periods": periods,
+               "folds": ctx.calendar.fold_dates(), "notes": list(ctx.notes)}
+    return {"trading": trading, "overfitting": overfitting, "print": [f"verdict: {overfitting['verdict']}"]}
+
+
+def _row(ctx, series, i, cands, ids, n_eff, variance, seed):
+    stats = {p: _stats(series, i, p, ctx) for p in PERIODS}
+    row = {"id": "BH" if i is None else ids[i], "expression": "buy_and_hold" if i is None else cands[i].expression,
+           "market": series.name, "size": 0 if i is None else len(cands[i].tree),
+           "selection_rank": 0 if i is None else int(ids[i][1:])}
+    for period in PERIODS:
+        start, end = _span(series, period)
+        row[f"{_PREFIX[period]}_start"], row[f"{_PREFIX[period]}_end"] = start, end
+        row.update({f"{_PREFIX[period]}_{k}": v for k, v in stats[period].items()})
+    train = series.mask("train")
+    net = series.bh if i is None else series.nets[i]
+    rf = series.rf
+    x = _excess(net[train], rf[train] if rf is not None else None)
+    sr, t, skew, kurt = sharpe_stats(x)
+    row["psr"] = probabilistic_sharpe_ratio(sr, t, skew, kurt)
+    row["dsr"] = deflated_sharpe_ratio(sr, t, skew, kurt, n_eff, variance)
+    row["min_trl"] = min_track_record_length(sr, skew, kurt)
+    row["significant"] = bool(i is not None and row["dsr"] >= DSR_THRESHOLD)
+    hold = series.mask("holdout")
+    if hold.sum() > 10:
+        xo = _excess(net[hold], rf[hold] if rf is not None else None)
+        xb = _excess(series.bh[hold], rf[hold] if rf is not None else None)
+        k = 0 if i is None else int(ids[i][1:])
+        low, high = sharpe_confidence_interval(xo, ctx.periods_per_year, reps=BOOTSTRAP_REPS, seed=_seed(seed, 2, k))
+        row["oos_sharpe_ci_low"], row["oos_sharpe_ci_high"] = float(low), float(high)
+        low, high = sharpe_confidence_interval(xo, ctx.periods_per_year, benchmark=xb, reps=BOOTSTRAP_REPS,
+                                               seed=_seed(seed, 3, k))
+        row["oos_excess_sharpe_ci_low"], row["oos_excess_sharpe_ci_high"] = float(low), float(high)
+    else:
+        for key in ("oos_sharpe_ci_low", "oos_sharpe_ci_high", "oos_excess_sharpe_ci_low",
+                    "oos_excess_sharpe_ci_high"):
+            row[key] = math.nan
+    return {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in row.items()}
+
+
+def _trades(ctx, series, i, expression, sid):
+    market, lo, hi = series.data
+    p_full = np.zeros(market.n_bars)
+    p_full[lo:hi] = series.p[i]
+    net_full = np.zeros(market.n_bars)
+    net_full[lo:hi] = series.nets[i]
+    out = []
+    for a, b in zip(series.cuts[:-1], series.cuts[1:]):  # trades of each period, as its metrics count them
+        period = str(series.period[a])
+        for trade in trade_list(p_full, net_full, market.dates, market.open, market.close, lo + a, lo + b,
+                                ctx.fill, cost_bps=ctx.cost_bps):
+            out.append({"id": sid, "expression": expression, "market": market.name, **trade, "period": period})
+    return out
+
+
+def _returns_text(all_series, reported, ids):
+    columns = ["date", "market", "period", "BH"] + [ids[i] for i in reported]
+    rows = []
+    for series in all_series:
+        nets = [series.nets[i] for i in reported]
+        for t, date in enumerate(series.dates):
+            row = {"date": str(date), "market": series.name, "period": str(series.period[t]),
+                   "BH": float(series.bh[t])}
+            row.update({ids[i]: float(net[t]) for i, net in zip(reported, nets)})
+            rows.append(row)
+    return csv_text(rows, columns)
+
+
+def _verdict(ctx, main_row, reported, ids, n_trials, n_eff, pbo, spa, main):
+    """One plain sentence: is the best reported strategy skill or luck?"""
+    tried = f"{n_trials:,} distinct strategies ({n_eff:,} effective)"
+    pbo_text = f", PBO {pbo:.2f}" if pbo is not None else ""
+    bh = main_row[None]
+    beat = [i for i in reported if main_row[i]["oos_sharpe"] > bh["oos_sharpe"]]
+    beat_text = (f"; {len(beat)} of {len(reported)} reported strategies beat buy-and-hold's holdout Sharpe "
+                 f"{bh['oos_sharpe']:.2f}")
+    flagged = [i for i in reported if main_row[i]["significant"]]
+    if not flagged:
+        best = max((main_row[i]["dsr"] for i in reported), default=math.nan)
+        return f"no evidence of skill beyond chance: best DSR {best:.2f} after {tried}{pbo_text}{beat_text}"
+    top = max(flagged, key=lambda i: (main_row[i]["dsr"], -int(ids[i][1:])))
+    row = main_row[top]
+    spa_text = f", SPA p = {spa:.3f}" if spa is not None else ""
+    holdout = (f"holdout {row['oos_start']} to {row['oos_end']}: Sharpe {row['oos_sharpe']:.2f} against "
+               f"buy-and-hold's {bh['oos_sharpe']:.2f}{spa_text}")
+    if row["oos_sharpe"] > bh["oos_sharpe"] and (spa is None or spa < 0.05):
+        return (f"evidence of skill: {ids[top]} has DSR {row['dsr']:.2f} after {tried} and beats buy-and-hold on "
+                f"the {holdout}{pbo_text}")
+    return (f"in-sample significance not confirmed out of sample: {ids[top]} has DSR {row['dsr']:.2f} after {tried}, "
+            f"but on the {holdout}{pbo_text}; treat it as luck until more data confirm it")
+
+
+def strategy_returns(expression, market=None, **options):
+    """A strategy's daily net returns as a pandas Series indexed by date (training start to the data's end),
+    with the conventions of a run given the same trading options (data, cost_bps, fill, risk_free, ...).
+
+    `expression` is a strategies.csv expression or "buy_and_hold"; `market` an instrument name, or None for the
+    portfolio (the only instrument when there is one). Point quantstats or empyrical at the result.
+    """
+    import pandas as pd
+
+    from .language import parse
+    from .problem import trading
+
+    ctx = trading(**options).context
+    tree = None if expression == "buy_and_hold" else parse(expression)
+    cands = [] if tree is None else [Candidate(expression, tree, ctx.signals(tree), ())]
+    all_series = strategy_series(ctx, cands)
+    names = [s.name for s in all_series]
+    if market is None:
+        series = all_series[-1]
+    elif market in names and market != "portfolio" or (market == "portfolio" and len(all_series) > 1):
+        series = all_series[names.index(market)]
+    else:
+        raise ValueError(f"market {market!r} is not one of {', '.join(names)}")
+    values = series.bh if tree is None else series.nets[0]
+    return pd.Series(values, index=pd.DatetimeIndex(series.dates.astype("datetime64[ns]"), name="date"),
+                     name=expression)
+
+
+def read_returns(run_dir, market=None):
+    """returns.csv of a run folder as a pandas DataFrame indexed by date (one column per reported strategy and
+    BH, plus `period`), for one instrument or, by default, the portfolio (the only instrument when one)."""
+    import pandas as pd
+
+    frame = pd.read_csv(Path(run_dir) / "returns.csv", parse_dates=["date"])
+    names = list(dict.fromkeys(frame["market"]))
+    chosen = market if market is not None else ("portfolio" if "portfolio" in names else names[0])
+    if chosen not in names:
+        raise ValueError(f"market {chosen!r} is not one of {', '.join(names)}")
+    return frame[frame["market"] == chosen].drop(columns="market").set_index("date")
