@@ -165,10 +165,13 @@ def write_ten_years(path, bars=BARS):
 
 def whole_series_context(ctx):
     """A copy of `ctx` whose validation folds cover every bar with a return (bars 1..N-1) and no holdout."""
+    from hpcevo.trading.calendar import MarketPeriods
+
     n = ctx.markets[0].n_bars
     edges = np.linspace(1, n, FOLDS + 1).round().astype(int)
-    folds = [[(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]]
-    return dataclasses.replace(ctx, folds=folds, caches=[{} for _ in ctx.markets])
+    folds = tuple((int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]))
+    calendar = dataclasses.replace(ctx.calendar, markets=(MarketPeriods(folds, None, None),))
+    return dataclasses.replace(ctx, calendar=calendar, caches=[{} for _ in ctx.markets], memo=type(ctx.memo)())
 
 
 def fold_text(ctx):
@@ -278,6 +281,7 @@ def evaluate_pass(ctx, trees, rounds=1, cold=False, cold_each=False):
             if cold:
                 reset_caches(ctx)
             rejected = failed = 0
+            ctx.memo.clear()  # time the backtests, not the memo of repeated signals (a run's memo saves more)
             for tree in trees:
                 if cold_each:
                     reset_caches(ctx)

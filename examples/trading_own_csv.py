@@ -6,9 +6,9 @@
 `--data` reads a CSV (or .csv.gz, or Parquet) with a header row: a date column (date, datetime, timestamp or
 time), open, high, low, close and volume in any case, and optionally a symbol (or ticker) column, one
 instrument per symbol. Rows are oldest first; each instrument needs low <= open, close <= high and positive
-prices. The last `holdout_years` (default 4) of every instrument are never seen during evolution and are
-used only for the out-of-sample columns of strategies.csv; the years before them must hold the longest
-indicator window (200 bars) plus `folds` (default 4) validation folds of at least 63 bars each.
+prices. The last `holdout_years` (default 4) of the common calendar (one cut-off date for every instrument) are
+never seen during evolution; the `selection_years` (default 2) before them choose the reported strategies; the
+training years before that hold the 200-bar indicator warm-up and `folds` (default 4) validation folds.
 """
 
 import csv

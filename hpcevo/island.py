@@ -6,8 +6,8 @@ and the results do not depend on which one does.
 
 import functools
 import sys
-from copy import deepcopy
 import time
+from copy import deepcopy
 
 import numpy as np
 from deap import tools

@@ -83,7 +83,8 @@ def test_default_run_with_no_arguments(tmp_path):
     folders = list((tmp_path / "runs").iterdir())
     assert len(folders) == 1 and folders[0].name.startswith("trading-")
     assert "epoch 1/1" in run.stdout and "done:" in run.stdout
-    assert (folders[0] / "strategies.csv").read_text().startswith("expression,market,is_sharpe,")
+    assert (folders[0] / "strategies.csv").read_text().startswith("id,expression,market,size,selection_rank,")
+    assert "verdict: no evidence of skill beyond chance" in run.stdout
     assert 'algorithm = "nsga2"' in (folders[0] / "config.toml").read_text()
 
 

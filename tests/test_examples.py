@@ -22,7 +22,7 @@ from hpcevo.problem import import_object, load_problem
 from hpcevo.rng import epoch_rng
 from hpcevo.topology import check_routes
 from hpcevo.trading.data import load_markets
-from hpcevo.trading.problem import COLUMNS as STRATEGY_COLUMNS
+from hpcevo.trading.reporting import COLUMNS as STRATEGY_COLUMNS
 
 # What each script prints after its run, beyond hpcevo's own lines.
 SCRIPTS = {
@@ -219,12 +219,16 @@ def test_trading_own_csv_through_the_cli(tmp_path):
         reader = csv.DictReader(fh)
         assert reader.fieldnames == list(STRATEGY_COLUMNS)
         rows = list(reader)
-    assert [(r["expression"], r["market"]) for r in rows[:2]] == [("buy_and_hold", "ALPHA"), ("buy_and_hold", "BETA")]
-    front = {e["individual"] for e in _hall_of_fame(out)["individuals"]}
-    assert [r["market"] for r in rows[2:]] == ["ALPHA", "BETA"] * len(front)
-    assert {r["expression"] for r in rows[2:]} == front
-    dates = load_markets(str(prices))[0].dates  # the 2-year holdout: the bars of the last 730 days
-    holdout = int((dates > dates[-1] - np.timedelta64(730, "D")).sum())
+    # per instrument, then the equal-weight portfolio: buy and hold first, then S1, S2, ... in selection order
+    markets = [r["market"] for r in rows]
+    assert list(dict.fromkeys(markets)) == ["ALPHA", "BETA", "portfolio"]
+    for market in ("ALPHA", "BETA", "portfolio"):
+        mine = [r for r in rows if r["market"] == market]
+        assert [r["id"] for r in mine] == ["BH"] + [f"S{i}" for i in range(1, len(mine))]
+        assert mine[0]["expression"] == "buy_and_hold"
+    dates = load_markets(str(prices))[0].dates  # the 2-year holdout: the bars after the same date minus 2 years
+    cutoff = dates[-1] - np.timedelta64(730, "D")
+    holdout = int((dates > cutoff).sum())
     assert [int(r["oos_bars"]) for r in rows] == [holdout] * len(rows) and holdout > 500
 
 

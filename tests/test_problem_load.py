@@ -243,10 +243,10 @@ def test_builtins_load(name):
     algorithm = "nsga2" if name in ("zdt1", "trading") else "simple"
     options = {"onemax": {"length": 10}, "trading": {"folds": 2}}.get(name, {"dimension": 3})
     problem = load_problem(name, options, algorithm, on_error="penalize")
-    expected = {"onemax": (1.0,), "zdt1": (-1.0, -1.0), "trading": (1.0, -1.0, 1.0)}.get(name, (-1.0,))
+    expected = {"onemax": (1.0,), "zdt1": (-1.0, -1.0), "trading": (1.0, 1.0)}.get(name, (-1.0,))
     assert problem.weights == expected
     if name == "trading":  # finite, so NSGA-II's crowding distance never subtracts infinities
-        assert problem.penalty == (-10.0, 1.0, 0.0)
+        assert problem.penalty == (-10.0, -10.0)  # Sharpe, information ratio
     else:
         assert problem.penalty == tuple(-math.inf if w > 0 else math.inf for w in expected)
 

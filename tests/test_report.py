@@ -5,7 +5,6 @@ import gzip
 import json
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -133,29 +132,46 @@ def test_multi_objective_report_has_pareto_front(runs, capsys, tmp_path):
     assert [line for line in lines if line in expected] == expected
 
 
+def _distinct_in_selection_order(path, n):
+    """(id, in-sample, selection and holdout Sharpe, expression) of the first `n` distinct strategies of
+    strategies.csv in selection order; a strategy whose metrics all equal an earlier one's is left out."""
+    rows = [row for row in rows_of(path) if row["id"] != "BH"]
+    rows.sort(key=lambda row: float(row["selection_rank"]))
+    found, seen = [], set()
+    for row in rows:
+        metrics = tuple(v for k, v in row.items() if k not in ("id", "expression", "size", "selection_rank",
+                                                                "significant"))
+        if metrics not in seen and row["expression"] not in {f[4] for f in found}:
+            seen.add(metrics)
+            found.append((row["id"], float(row["is_sharpe"]), float(row["sel_sharpe"]), float(row["oos_sharpe"]),
+                          row["expression"]))
+    return found[:n]
+
+
 def test_trading_report_of_a_stopped_run(runs, capsys):
-    """Stopped with --stop-after: status, top strategies by in-sample Sharpe from strategies.csv, equity.png."""
+    """Stopped with --stop-after: status, top distinct strategies in selection order from strategies.csv,
+    equity.png and a tearsheet figure per strategy, report.html."""
     run_dir = runs["trading"]
     status, lines, err = report([run_dir], capsys)
     assert (status, err) == (0, "")
-    assert pngs(run_dir / "report") == ["equity.png", "fitness.png", "migrations.png", "pareto.png"]
-    assert_png(run_dir / "report" / "fitness.png", (1040, 900, 4))
-    assert_png(run_dir / "report" / "equity.png", (500, 1100, 4))
+    best = _distinct_in_selection_order(run_dir / "strategies.csv", 3)
+    tearsheets = [f"strategy_{sid}.png" for sid, *_ in best]
+    assert pngs(run_dir / "report") == sorted(["equity.png", "fitness.png", "migrations.png", "pareto.png",
+                                               *tearsheets])
+    assert (run_dir / "report" / "report.html").is_file()
+    assert_png(run_dir / "report" / "fitness.png", (720, 900, 4))  # two objectives: Sharpe, information ratio
+    equity_png = matplotlib.image.imread(run_dir / "report" / "equity.png")
+    assert equity_png.shape[1:] == (1100, 4) and equity_png.shape[0] >= 500 + 20 * 4  # and the key of ids
     assert (f"status: stopped at generation 2 of 4 (stop_after = 2 reached); continue with python -m hpcevo run "
             f"--resume {run_dir}") in lines
-    by_expression = {}
-    for row in rows_of(run_dir / "strategies.csv"):
-        if row["expression"] != "buy_and_hold":
-            by_expression.setdefault(row["expression"], []).append(row)
-    best = sorted(((statistics.fmean(float(r["is_sharpe"]) for r in rs),
-                    statistics.fmean(float(r["oos_sharpe"]) for r in rs), e) for e, rs in by_expression.items()),
-                  key=lambda t: (-t[0], t[2]))[:3]
-    start = lines.index("top strategies by in-sample Sharpe (means over the instruments; the holdout never chose):")
-    assert lines[start + 1:start + 4] == [f"  {k}. in-sample Sharpe {i:.3f}  holdout Sharpe {o:.3f}  {e}"
-                                          for k, (i, o, e) in enumerate(best, 1)]
+    start = lines.index("top distinct strategies in selection order (S1 best on the selection period; the holdout "
+                        "never chose; market sp500):")
+    assert lines[start + 1:start + 4] == [f"  {sid}. in-sample Sharpe {i:.3f}  selection Sharpe {s:.3f}  holdout "
+                                          f"Sharpe {o:.3f}  {e}" for sid, i, s, o, e in best]
     rejected = sum(int(row["rejected"]) for row in rows_of(run_dir / "logbook.csv"))
     assert f"penalised evaluations: 0 failed, {rejected:,} rejected" in lines
-    assert lines[-1] == f"figures in {run_dir / 'report'}: fitness.png, migrations.png, pareto.png, equity.png"
+    assert lines[-1] == (f"figures in {run_dir / 'report'}: fitness.png, migrations.png, pareto.png, equity.png, "
+                         f"{', '.join(tearsheets)}")
 
 
 def test_equity_curves_match_strategies_csv_and_backtest(runs):
@@ -189,16 +205,22 @@ def test_trading_run_in_progress_copied_elsewhere(runs, capsys, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     summary["status"] = "running"
     (run_dir / "summary.json").write_text(json.dumps(summary))
-    (run_dir / "strategies.csv").unlink()
+    for name in ("strategies.csv", "returns.csv", "trades.csv"):  # written when a run ends or is stopped
+        (run_dir / name).unlink()
     status, lines, err = report([run_dir, "--top", 2], capsys)
     assert status == 0
     assert err == ("hpcevo: note: strategies.csv is missing: the trading problem writes it when a run ends or is "
                    "stopped; the top strategies come from hall_of_fame.json.\n")
     assert "status: running, generation 2 of 4 so far (results as of its last checkpoint)" in lines
     assert pngs(run_dir / "report") == ["equity.png", "fitness.png", "migrations.png", "pareto.png"]
-    oos = {row["expression"]: float(row["oos_sharpe"]) for row in rows_of(runs["trading"] / "strategies.csv")}
     hof = json.loads((run_dir / "hall_of_fame.json").read_text())["individuals"]
-    best = sorted(((e["fitness"][0], e["individual"]) for e in hof), key=lambda t: (-t[0], t[1]))[:2]
+    distinct = {}  # one per expression, and per fitness (expressions that trade alike)
+    for e in sorted(hof, key=lambda e: (-e["fitness"][0], e["individual"])):
+        distinct.setdefault(tuple(e["fitness"]), e["individual"])
+    best = sorted({(f[0], i) for f, i in distinct.items()}, key=lambda t: (-t[0], t[1]))[:2]
+    config = tomllib.loads((run_dir / "config.toml").read_text())
+    (panel,) = equity_curves(config, [e for _, e in best])  # the holdout Sharpe of the problem's own backtest
+    oos = {curve.label: curve.holdout_metrics["sharpe"] for curve in panel.strategies}
     start = lines.index("top strategies by in-sample Sharpe (means over the instruments; the holdout never chose):")
     assert lines[start + 1:start + 3] == [f"  {k}. in-sample Sharpe {i:.3f}  holdout Sharpe {oos[e]:.3f}  {e}"
                                           for k, (i, e) in enumerate(best, 1)]
@@ -209,15 +231,23 @@ def test_custom_data_missing_then_given_with_data_flag(runs, capsys, tmp_path):
     config = tomllib.loads((run_dir / "config.toml").read_text())
     config["problem_options"]["data"] = "/cluster/scratch/prices.csv"
     (run_dir / "config.toml").write_text(tomli_w.dumps(config))
+    status, lines, err = report([run_dir], capsys)  # a finished run: its curves come from returns.csv
+    assert (status, err) == (0, "")
+    assert "equity.png" in pngs(run_dir / "report")
+    shutil.rmtree(run_dir / "report")
+    for name in ("strategies.csv", "returns.csv", "trades.csv"):  # a run in progress: curves recomputed
+        (run_dir / name).unlink()
+    missing = ("hpcevo: note: strategies.csv is missing: the trading problem writes it when a run ends or is "
+               "stopped; the top strategies come from hall_of_fame.json.\n")
     status, lines, err = report([run_dir], capsys)
     assert status == 0
-    assert err == ("hpcevo: note: equity.png skipped: the market data /cluster/scratch/prices.csv is not on this "
-                   "machine; point at a copy with --data FILE.\n")
+    assert err == missing + ("hpcevo: note: equity.png skipped: the market data /cluster/scratch/prices.csv is not "
+                             "on this machine; point at a copy with --data FILE.\n")
     assert pngs(run_dir / "report") == ["fitness.png", "migrations.png", "pareto.png"]
     prices = tmp_path / "prices.csv"
     prices.write_bytes(gzip.decompress((ROOT / "hpcevo" / "data" / "sp500.csv.gz").read_bytes()))
     status, lines, err = report([run_dir, "--data", prices], capsys)
-    assert (status, err) == (0, "")
+    assert (status, err) == (0, missing)
     assert pngs(run_dir / "report") == ["equity.png", "fitness.png", "migrations.png", "pareto.png"]
     status, lines, err = report([run_dir, "--data", tmp_path / "nope.csv"], capsys)
     assert (status, lines) == (2, [])

@@ -19,10 +19,13 @@ def trading(**options):
 
 # name -> (factory, one-line description for `python -m hpcevo problems`).
 BUILTIN = {
-    "trading": (trading, "trading strategies (typed GP) on daily OHLCV, NSGA-II on (Sharpe, max drawdown, win "
-                         "rate) over walk-forward folds, out-of-sample holdout; options: data (sp500 | nasdaq | "
-                         "sp500+nasdaq | file), folds (4), holdout_years (4), cost_bps (10), fill (close | next_open), "
-                         "long_short (false), min_trades (2), max_height (8)"),
+    "trading": (trading, "trading strategies (typed GP) on daily OHLCV, NSGA-II on objectives (default Sharpe, "
+                         "information ratio vs buy-and-hold) over calendar folds, a selection period, an "
+                         "out-of-sample holdout and a skill-or-luck verdict; options: data (sp500 | nasdaq | "
+                         "sp500+nasdaq | file), objectives (default | classic | list), folds (4), holdout_years (4), "
+                         "selection_years (2), cost_bps (10), borrow_bps (0), risk_free (0 | rate | column), fill "
+                         "(close | next_open), long_short (false), min_exposure (0.1), min_trades (1), max_height "
+                         "(8), report_top (10)"),
     "onemax": (onemax, "OneMax bit string, maximise the ones; options: length (100), indpb (0.05)"),
     "sphere": (sphere, "Sphere function on [-5.12, 5.12]^d, minimise; options: dimension (30)"),
     "rastrigin": (rastrigin, "Rastrigin function on [-5.12, 5.12]^d, minimise; options: dimension (30)"),

@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from .rundata import ReportError, epoch_ends, load_run, migration_generations, top_strategies
+from .rundata import ReportError, epoch_ends, load_run, migration_generations, reported_strategies, top_strategies
 from .summary_text import summary_lines
 
 __all__ = ["add_arguments", "report_command"]
@@ -26,7 +26,8 @@ def add_arguments(parser):
                                                            "or still running; only its text files are read")
     parser.add_argument("--out", metavar="FIGDIR", help="folder for the PNG figures (default RUN_DIR/report)")
     parser.add_argument("--top", type=_positive, default=3,
-                        help="how many best individuals, and trading strategies in equity.png, to show (default 3)")
+                        help="how many best individuals, and distinct trading strategies (equity.png and a "
+                             "section each in report.html), to show (default 3)")
     parser.add_argument("--data", metavar="FILE",
                         help="market data for equity.png when the run's data file is not on this machine "
                              "(sp500 | nasdaq | sp500+nasdaq | a CSV or Parquet file)")
@@ -53,9 +54,11 @@ def _migration_marks(run, notes):
 
 
 def _equity(run, args, strategies, figure_dir, notes):
-    """equity.png for a trading run (and the holdout Sharpe of strategies read from hall_of_fame.json)."""
+    """equity.png for a trading run of the older layout (no returns.csv): curves recomputed with the trading
+    problem's code, and the holdout Sharpe of strategies read from hall_of_fame.json."""
     from . import figures
     from .equity import data_available, data_spec, equity_curves, settings_text
+    from .tearsheet import legacy_panels
 
     spec = data_spec(run.config, args.data)
     if not strategies:
@@ -71,7 +74,40 @@ def _equity(run, args, strategies, figure_dir, notes):
             s["oos_sharpe"] = sum(p.strategies[k].holdout_metrics["sharpe"] for p in panels) / len(panels)
     title = (f"top {len(strategies)} strategies by in-sample Sharpe vs buy and hold "
              f"({settings_text(run.config, args.data)})")
-    return figures.equity_figure(panels, figure_dir / "equity.png", title)
+    ids = [s["id"] for s in strategies]
+    key = [("BH", "buy and hold")] + [(s["id"], s["expression"]) for s in strategies]
+    return figures.equity_figure(legacy_panels(panels, ids), figure_dir / "equity.png", title, key)
+
+
+def _tearsheets(run, strategies, figure_dir, notes):
+    """equity.png and strategy_<id>.png from returns.csv (the current run-folder layout): ({id: path}, paths)."""
+    from . import figures
+    from .tearsheet import returns_panels, strategy_view
+
+    if run.returns is None or not strategies:
+        if run.returns is not None:
+            notes.append("no strategies in strategies.csv: equity.png not drawn.")
+        return {}, []
+    missing = [s["id"] for s in strategies if not any(s["id"] in r.series for r in run.returns.values())]
+    if missing:
+        notes.append(f"returns.csv has no column for {', '.join(missing)}: no equity curves of them.")
+    if not any("BH" in r.series for r in run.returns.values()):
+        notes.append("returns.csv has no BH column: no buy-and-hold curves.")
+    key = [("BH", "buy and hold")] + [(s["id"], s["expression"]) for s in strategies]
+    title = f"top {len(strategies)} distinct strategies in selection order vs buy and hold (net daily returns)"
+    written = [figures.equity_figure(returns_panels(run, [s["id"] for s in strategies]), figure_dir / "equity.png",
+                                     title, key)]
+    pages = {}
+    for k, s in enumerate(strategies):
+        view = strategy_view(run, s["id"], k)
+        if view is None:
+            continue
+        title = f"{s['id']} on {view.market}: {s['expression']}"
+        if len(title) > 150:
+            title = title[:147] + "..."  # the whole expression is in report.html and equity.png's key
+        pages[s["id"]] = figures.strategy_figure(view, figure_dir / f"strategy_{s['id']}.png", title)
+        written.append(pages[s["id"]])
+    return pages, written
 
 
 def report_command(args, out=None, err=None):
@@ -102,11 +138,21 @@ def report_command(args, out=None, err=None):
         written.append(figures.migrations_figure(run, figure_dir / "migrations.png"))
     if run.n_objectives > 1 and run.hall_of_fame:
         written.append(figures.pareto_figure(run, figure_dir / "pareto.png"))
-    strategies = []
+    strategies, reported, pages = [], None, {}
     if run.trading:
         strategies = top_strategies(run, args.top)
-        written.append(_equity(run, args, strategies, figure_dir, notes))
-    lines = summary_lines(run, args.top, strategies, [p for p in written if p is not None], figure_dir)
+        if run.strategies_have_ids:
+            reported = reported_strategies(run)
+            pages, drawn = _tearsheets(run, strategies, figure_dir, notes)
+            written += drawn
+        else:
+            written.append(_equity(run, args, strategies, figure_dir, notes))
+    written = [p for p in written if p is not None]
+    from .page import write_page
+
+    page = write_page(run, figure_dir / "report.html", [p for p in written if p not in pages.values()], strategies,
+                      pages, [*notes, *run.page_notes], reported, args.top)
+    lines = summary_lines(run, args.top, strategies, written, figure_dir, page)
     try:
         print("\n".join(lines), file=out, flush=True)
     except BrokenPipeError:  # `hpcevo report RUN | head`: the reader left; the figures are written

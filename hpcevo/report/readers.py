@@ -10,7 +10,8 @@ import tomllib
 
 from ..errors import UserError
 
-__all__ = ["ReportError", "read_toml", "read_json", "read_csv", "to_int", "to_float", "to_text", "to_floats"]
+__all__ = ["ReportError", "read_toml", "read_json", "read_csv", "to_int", "to_float", "to_text", "to_floats",
+           "to_bool"]
 
 
 class ReportError(UserError):
@@ -56,12 +57,21 @@ def to_text(text):
     return text
 
 
+def to_bool(text):
+    """A CSV cell holding True/False (as Python writes them; true/false and 1/0 are accepted too)."""
+    value = {"true": True, "1": True, "false": False, "0": False}.get(text.strip().lower())
+    if value is None:
+        raise ValueError(text)
+    return value
+
+
 def to_floats(text):
     """`best_fitness` of migrations.csv: objective values joined by ';'."""
     return tuple(float(part) for part in text.split(";"))
 
 
-_KINDS = {to_int: "an integer", to_float: "a number", to_floats: "numbers joined by ';'"}
+_KINDS = {to_int: "an integer", to_float: "a number", to_floats: "numbers joined by ';'",
+          to_bool: "True or False"}
 
 
 def read_csv(path, required, types, default=to_float, notes=None):

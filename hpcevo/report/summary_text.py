@@ -15,9 +15,10 @@ def short(text, width=WIDTH):
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def summary_lines(run, top, strategies=(), figures=(), figure_dir=None):
+def summary_lines(run, top, strategies=(), figures=(), figure_dir=None, page=None):
     """The summary as a list of lines: run, status, evaluations, time split, best individuals, top trading
-    `strategies` (dicts from rundata.top_strategies) and the `figures` written to `figure_dir`."""
+    `strategies` (dicts from rundata.top_strategies), the report `page` and the `figures` written to
+    `figure_dir`."""
     config, summary = run.config, run.summary
     lines = [f"run: {run.path}",
              f"problem: {run.problem}, seed {config.get('seed', '?')}, {run.n_islands} islands x "
@@ -36,12 +37,26 @@ def summary_lines(run, top, strategies=(), figures=(), figure_dir=None):
         lines.append(f"epochs: {len(run.timings)} (mean {sum(run.timings) / len(run.timings):.2f} s, longest "
                      f"{max(run.timings):.2f} s)")
     lines += _best(run, top)
-    if strategies:
+    if strategies and "sel_sharpe" in strategies[0]:
+        where = strategies[0]["row"]["market"]
+        where = "the portfolio" if where == "portfolio" else f"market {where}"
+        lines.append(f"top distinct strategies in selection order (S1 best on the selection period; the holdout "
+                     f"never chose; {where}):")
+        for s in strategies:
+            lines.append(f"  {s['id']}. in-sample Sharpe {s['is_sharpe']:.3f}  selection Sharpe "
+                         f"{s['sel_sharpe']:.3f}  holdout Sharpe {s['oos_sharpe']:.3f}  {short(s['expression'])}")
+    elif strategies:
         lines.append("top strategies by in-sample Sharpe (means over the instruments; the holdout never chose):")
         for k, s in enumerate(strategies, 1):
             oos = "n/a" if s["oos_sharpe"] is None else f"{s['oos_sharpe']:.3f}"
             lines.append(f"  {k}. in-sample Sharpe {s['is_sharpe']:.3f}  holdout Sharpe {oos}  "
                          f"{short(s['expression'])}")
+    stats = (run.summary or {}).get("overfitting") if run.trading else None
+    verdict = stats.get("verdict") if isinstance(stats, dict) else None
+    if isinstance(verdict, str) and verdict:
+        lines.append(f"overfitting: {verdict}")
+    if page is not None:
+        lines.append(f"page: {page}")
     if figure_dir is not None:
         lines.append(f"figures in {figure_dir}: {', '.join(p.name for p in figures) or 'none'}")
     return lines

@@ -1,11 +1,12 @@
 """One calendar for every instrument: training folds, a selection period and a holdout cut at shared dates.
 
 The dates come from the common calendar (the union of the instruments' dates): the holdout is the last
-`holdout_years` of it (calendar years counted in whole months back from the last date), the selection period the `selection_years` before the holdout, and the training period
-(from the first bar where the longest indicator window is defined on some instrument, up to the selection period)
-is cut into `folds` calendar periods of equal length. Each instrument takes part in the periods its history covers
-(at least `MIN_FOLD_BARS` bars of a fold, 2 bars of the selection period or holdout), so a short history joins
-late instead of aborting the run, and no instrument's training bars reach another's selection or holdout dates.
+`holdout_years` of it (calendar years counted in whole months back from the last date), the selection period the
+`selection_years` before the holdout, and the training period (from the first bar where the longest indicator
+window is defined on some instrument, up to the selection period) is cut into `folds` calendar periods of equal
+length. Each instrument takes part in the periods its history covers (at least `MIN_FOLD_BARS` bars of a fold,
+2 bars of the selection period or holdout), so a short history joins late instead of aborting the run, and no
+instrument's training bars reach another's selection or holdout dates.
 """
 
 from dataclasses import dataclass
