@@ -7,8 +7,7 @@ Each step returns the new population and the number of evaluations it made.
 
 import random
 
-from deap import tools
-
+from .nondominated import sel_nsga2
 from .policies import ranked_indices
 
 __all__ = ["STEPS", "var_and", "var_or"]
@@ -88,7 +87,7 @@ def step_nsga2(population, toolbox, params, clone, evaluate):
         parents.append(population[min(a, b, key=rank.__getitem__)])
     offspring = var_and(parents, toolbox, params["cxpb"], params["mutpb"], clone)
     nevals = _evaluate_invalid(offspring, evaluate)
-    survivors = getattr(toolbox, "survivors", tools.selNSGA2)  # a toolbox may refine NSGA-II's choice
+    survivors = getattr(toolbox, "survivors", sel_nsga2)  # a toolbox may refine NSGA-II's choice
     return _distinct(survivors(population + offspring, n), clone), nevals
 
 

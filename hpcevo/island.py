@@ -37,9 +37,13 @@ def new_hall_of_fame(problem, size):
 
 def _update_simplest(hof, update, complexity, population):
     """Swap in the simpler twin of each member first, then DEAP's update (which ignores twins)."""
+    where = {}
+    for i, member in enumerate(hof.items):
+        where.setdefault(member.fitness.wvalues, []).append(i)
     for ind in population:
-        for i, member in enumerate(hof.items):
-            if ind.fitness == member.fitness and hof.similar(ind, member):
+        for i in where.get(ind.fitness.wvalues, ()):
+            member = hof.items[i]
+            if hof.similar(ind, member):
                 if complexity(ind) < complexity(member):
                     hof.items[i] = deepcopy(ind)
                 break

@@ -8,7 +8,7 @@ distance (NSGA-II's order); single-objective ones by fitness.  Randomness comes 
 
 import random
 
-from deap import tools
+from .nondominated import sort_nondominated
 
 __all__ = ["SELECTIONS", "REPLACEMENTS", "ranked_indices"]
 
@@ -25,7 +25,7 @@ def ranked_indices(population):
     slots = {}  # id -> positions, so a population holding one object twice still yields a permutation
     for i, ind in enumerate(population):
         slots.setdefault(id(ind), []).append(i)
-    for front in tools.sortNondominated(population, n):
+    for front in sort_nondominated(population, n):
         positions = [slots[id(ind)].pop(0) for ind in front]
         crowd = _crowding(population, positions)
         order.extend(sorted(positions, key=lambda i: (-crowd[i], i)))

@@ -50,8 +50,9 @@ def evolve(tmp_path, close, seed, n_bars, quiet=True, search=SEARCH):
 
 def figures(overfitting, rows):
     """What a failing assertion shows: the deflation inputs and every reported strategy's figures."""
-    keys = ("trials", "effective_trials", "candidate_clusters", "expected_max_sharpe", "trials_sharpe_variance",
-            "best_dsr", "significant", "spa_pvalue", "verdict")
+    keys = ("trials", "effective_trials", "sampled_trials", "sampled_clusters", "candidate_clusters",
+            "expected_max_sharpe", "null_sharpe_variance", "trials_sharpe_variance", "best_dsr", "significant",
+            "spa_pvalue", "verdict")
     strategies = [{k: r[k] for k in ("id", "expression", "dsr", "is_sharpe", "sel_sharpe", "oos_sharpe",
                                      "significant")} for r in rows.values()]
     return json.dumps({"overfitting": {k: overfitting.get(k) for k in keys}, "strategies": strategies}, indent=1)
@@ -93,8 +94,13 @@ def test_a_planted_edge_is_found_and_called_skill(tmp_path, seed, n_bars):
     assert overfitting["verdict"].startswith("evidence of skill"), shown
 
 
+# Market seed 105 was a false positive while the effective trials came from the final candidates (near-copies:
+# 550 distinct trials counted as 6); it stays as a regression case, at both lengths.
+REGRESSION = [pytest.param(5, n, id=f"seed5-{n}bars") for n in (SHORT, LONG)]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("seed,n_bars", CASES)
+@pytest.mark.parametrize("seed,n_bars", [*CASES, *REGRESSION])
 def test_a_random_walk_gives_no_evidence_of_skill(tmp_path, seed, n_bars):
     overfitting, rows, _ = evolve(tmp_path, random_walk_closes(n_bars, seed + 100), seed, n_bars)
     shown = figures(overfitting, rows)

@@ -181,10 +181,11 @@ def test_stale_opens_leave_the_language():
     assert not trading(data="nasdaq", folds=3).context.notes  # real opens
 
 
-def test_risk_free_is_earned_while_flat_and_subtracted_in_sharpe():
+@pytest.mark.parametrize("objectives", ["default", "classic", "calmar,cagr"])
+def test_risk_free_is_earned_while_flat_and_subtracted_in_sharpe(objectives):
     tree = parse("gt(sma(close,20),sma(close,100))")
-    plain, with_rf = trading(folds=3), trading(folds=3, risk_free=0.03)
-    names = ("sharpe", "information_ratio")
+    plain, with_rf = trading(folds=3, objectives=objectives), trading(folds=3, risk_free=0.03, objectives=objectives)
+    names = with_rf.objective_names
     assert plain.evaluate(tree) != with_rf.evaluate(tree)
     from hpcevo.trading.metrics import net_returns, period_stats
 

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .backtest import _ADD_AT, _take
+from .backtest import _ADD_AT, _evaluate, _take
 from .metrics import period_stats
 
 __all__ = ["OBJECTIVES", "PRESETS", "DEFAULT_OBJECTIVES", "parse_objectives", "fold_stats"]
@@ -109,7 +109,19 @@ def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
     if "turnover" in wanted:
         out["turnover"] = _ADD_AT(step, firsts) * periods_per_year / n
     slow = wanted - _FAST
-    if slow:
+    if slow and rf_bar is None and not borrow:  # the backtest kernel: drawdown, win rate, trades in one pass
+        kernel = _evaluate(p, r, lay, c, periods_per_year, full=False)
+        drawdown, win_rate = kernel[:, 1], kernel[:, 2]
+        if "max_drawdown" in slow:
+            out["max_drawdown"] = drawdown
+        if "win_rate" in slow:
+            out["win_rate"] = win_rate
+        if "calmar" in slow:
+            cagr = out["cagr"] if "cagr" in out else _cagr(net, firsts, n, periods_per_year)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["calmar"] = np.where(drawdown > 0.0, cagr / drawdown, 0.0)
+        slow = set()
+    if slow:  # risk-free or borrow terms in the returns: fold by fold through the metrics module
         rows = []
         for sl in lay.slices:
             pp, nn = p[sl], net[sl]

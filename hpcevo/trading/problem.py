@@ -16,6 +16,7 @@ import numpy as np
 from deap import base, gp, tools
 
 from ..errors import Rejected
+from ..nondominated import sel_nsga2
 from ..problems.common import creator_class
 from .backtest import FILLS, _layout, bar_returns
 from .calendar import Calendar, make_calendar
@@ -159,8 +160,8 @@ def trading(data="sp500", objectives=DEFAULT_OBJECTIVES, folds=4, holdout_years=
     register_strategy_operators(tb, strategy, pset=get_pset(with_open=not stale), height_limit=max_height)
     tb.register("evaluate", evaluate_strategy, ctx=ctx)
     if len(names) > 1:
-        tb.register("select", tools.selNSGA2)
-        tb.register("survivors", distinct_survivors, select=tools.selNSGA2)
+        tb.register("select", sel_nsga2)
+        tb.register("survivors", distinct_survivors, select=sel_nsga2)
     else:
         tb.register("select", tools.selTournament, tournsize=3)
     tb.register("similar", same_behaviour)
@@ -222,14 +223,21 @@ def same_behaviour(a, b):
     return True
 
 
+TRIAL_SAMPLE = 16  # one trial in this many (chosen by its key, so the same ones in every launch mode) is kept
+
+
 def trial_record(ind, ctx):
-    """(key, per-bar Sharpe or NaN) of a scored strategy: the key is its fitness without `size`, so every tree
-    of one signal is one trial; the Sharpe (from the fitness, when it is an objective) feeds the DSR's variance."""
+    """(key, (per-bar Sharpe or NaN, expression or None)) of a scored strategy.
+
+    The key is its fitness without `size`, so every tree of one signal is one trial. The expressions of a sample
+    of the trials (those whose key is divisible by TRIAL_SAMPLE) let the report estimate how many of the run's
+    trials are independent; the Sharpe ratios (from the fitness, when it is an objective) are reported."""
     values = ind.fitness.values
     kept = tuple(v for v, name in zip(values, ctx.objectives) if name != "size")
+    key = hash(kept)
     sharpe = values[ctx.objectives.index("sharpe")] / math.sqrt(ctx.periods_per_year) \
         if "sharpe" in ctx.objectives else math.nan
-    return hash(kept), sharpe
+    return key, (sharpe, to_expression(ind) if key % TRIAL_SAMPLE == 0 else None)
 
 
 def distinct_survivors(individuals, k, select):

@@ -34,6 +34,7 @@ __all__ = ["write_report", "DSR_THRESHOLD", "COLUMNS", "PERIODS", "Candidate", "
 DSR_THRESHOLD = 0.95  # a strategy is flagged significant at this deflated Sharpe ratio
 PBO_CANDIDATES = 200  # at most this many candidates enter the PBO matrix (best in-sample first)
 BOOTSTRAP_REPS = 1000
+CLUSTER_CORRELATION = 0.7  # strategies whose training returns correlate above this count as one trial
 PERIODS = ("train", "selection", "holdout")
 _PREFIX = {"train": "is", "selection": "sel", "holdout": "oos"}
 COLUMNS = (["id", "expression", "market", "size", "selection_rank", "significant", "is_start", "is_end",
@@ -197,23 +198,24 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
     order = sorted(range(len(cands)), key=lambda i: (-sel_sr[i], -is_sr[i], cands[i].expression))
     reported = order[:ctx.report_top]
 
-    # trials: distinct signals the whole run scored; effective: shrunk by the clustering of the candidates
+    # trials: the distinct signals the whole run scored; effective: clusters of correlated ones, counted in a
+    # sample of them drawn over the whole run (not the final candidates, which evolution makes near-copies)
     n_trials = max(len(trials or {}), len(cands))
+    clusters, n_eff, sampled = _effective(ctx, main, train, trials, n_trials)
+    values = np.array([v[0] for v in (trials or {}).values() if math.isfinite(v[0])])
+    trials_variance = float(values.var(ddof=1)) if values.shape[0] > 1 else None
     is_matrix = np.column_stack([_excess(net[train], main.rf[train] if main.rf is not None else None)
                                  for net in main.nets])
-    clusters = effective_trials(is_matrix) if len(cands) > 1 else 1
-    n_eff = max(1, min(n_trials, round(n_trials * clusters / len(cands))))
-    values = np.array([v for v in (trials or {}).values() if math.isfinite(v)])
-    variance = float(values.var(ddof=1)) if values.shape[0] > 1 else float(np.var(is_sr, ddof=1)) \
-        if len(cands) > 1 else 0.0
-    variance_source = "trials" if values.shape[0] > 1 else "candidates"
+    candidate_clusters = effective_trials(is_matrix, CLUSTER_CORRELATION) if len(cands) > 1 else 1
+    t_train = int(train.sum())
+    variance = 1.0 / max(1, t_train - 1)  # of a Sharpe estimate under the null (true Sharpe 0)
 
     ids = {i: f"S{rank + 1}" for rank, i in enumerate(reported)}
     rows, trade_rows = [], []
     main_row = {}
     for series in all_series:
         for i in [None, *reported]:
-            row = _row(ctx, series, i, cands, ids, n_eff, variance, seed)
+            row = _row(ctx, series, i, cands, ids, n_eff, seed)
             rows.append(row)
             if series is main:
                 main_row[i] = row
@@ -239,13 +241,29 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
                    "significant": sum(bool(main_row[i]["significant"]) for i in reported),
                    "dsr_threshold": DSR_THRESHOLD, "candidates": len(cands),
                    "expected_max_sharpe": expected_max_sharpe(n_eff, variance) * math.sqrt(ctx.periods_per_year),
-                   "trials_sharpe_variance": variance, "variance_source": variance_source,
-                   "candidate_clusters": clusters}
+                   "null_sharpe_variance": variance, "trials_sharpe_variance": trials_variance,
+                   "sampled_trials": sampled, "sampled_clusters": clusters, "candidate_clusters": candidate_clusters}
     run_dir = Path(run_dir)
     atomic_write(run_dir / "strategies.csv", csv_text(rows, COLUMNS))
     atomic_write(run_dir / "trades.csv", csv_text(trade_rows, TRADE_COLUMNS))
     atomic_write(run_dir / "returns.csv", _returns_text(all_series, reported, ids))
     return _summary(ctx, overfitting)
+
+
+def _effective(ctx, main, train, trials, n_trials):
+    """(clusters in the sample, effective trials, sample size): the run's trials times the share of independent
+    clusters (correlation of training returns above CLUSTER_CORRELATION: one cluster) in the sampled trials."""
+    from .language import parse
+
+    sample = sorted((k, v[1]) for k, v in (trials or {}).items() if v[1] is not None)
+    if len(sample) < 2:
+        return None, n_trials, len(sample)
+    cands = [Candidate(e, tree, ctx.signals(tree), ()) for e, tree in ((e, parse(e)) for _, e in sample)]
+    series = strategy_series(ctx, cands)[-1]
+    rf = series.rf[train] if series.rf is not None else None
+    matrix = np.column_stack([_excess(net[train], rf) for net in series.nets])
+    clusters = effective_trials(matrix, CLUSTER_CORRELATION)
+    return clusters, max(1, min(n_trials, round(n_trials * clusters / len(sample)))), len(sample)
 
 
 def _summary(ctx, overfitting):
@@ -255,7 +273,7 @@ def _summary(ctx, overfitting):
     return {"trading": trading, "overfitting": overfitting, "print": [f"verdict: {overfitting['verdict']}"]}
 
 
-def _row(ctx, series, i, cands, ids, n_eff, variance, seed):
+def _row(ctx, series, i, cands, ids, n_eff, seed):
     stats = {p: _stats(series, i, p, ctx) for p in PERIODS}
     row = {"id": "BH" if i is None else ids[i], "expression": "buy_and_hold" if i is None else cands[i].expression,
            "market": series.name, "size": 0 if i is None else len(cands[i].tree),
@@ -270,7 +288,9 @@ def _row(ctx, series, i, cands, ids, n_eff, variance, seed):
     x = _excess(net[train], rf[train] if rf is not None else None)
     sr, t, skew, kurt = sharpe_stats(x)
     row["psr"] = probabilistic_sharpe_ratio(sr, t, skew, kurt)
-    row["dsr"] = deflated_sharpe_ratio(sr, t, skew, kurt, n_eff, variance)
+    # SR0 from the null variance of a Sharpe estimate over these T bars, 1 / (T - 1): the spread of the trials'
+    # own Sharpe ratios would also hold the real differences between strategies a search that finds an edge makes
+    row["dsr"] = deflated_sharpe_ratio(sr, t, skew, kurt, n_eff, 1.0 / max(1, t - 1))
     row["min_trl"] = min_track_record_length(sr, skew, kurt)
     row["significant"] = bool(i is not None and row["dsr"] >= DSR_THRESHOLD)
     hold = series.mask("holdout")
