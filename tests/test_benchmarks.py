@@ -29,3 +29,16 @@ def test_benchmark_quick_run(tmp_path, script, marker, expected, timeout):
     assert any(e in section for e in expected), section[:3000]
     if script == "bench_scaling.py":  # the smoke run stays on at most 4 ranks
         assert "up to 4 ranks" in section[:1500]
+
+
+def test_fitness_cost_benchmark_quick_run(tmp_path):
+    """bench_fitness_cost.py side by side with a baseline commit (HEAD here, so a shallow clone has it too)."""
+    target = tmp_path / "BENCHMARKS.md"
+    target.write_text((ROOT / "BENCHMARKS.md").read_text())
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_fitness_cost.py"), "--quick", "--baseline",
+                          "HEAD", "--write", "--benchmarks-file", str(target)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    section = target.read_text().split("<!-- bench_fitness_cost:begin", 1)[1]
+    assert "--quick --baseline HEAD" in section[:1500] and ("**met**" in section or "**not met**" in section)
+    assert section.count("| this checkout") == 2 and "| baseline (Sharpe, drawdown, win rate) |" in section

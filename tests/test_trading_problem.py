@@ -265,6 +265,10 @@ def test_strategies_csv_agrees_with_the_backtest_command(tmp_path):
     assert run.returncode == 0, run.stderr
     rows = list(csv.DictReader((tmp_path / "r" / "strategies.csv").read_text().splitlines()))
     assert rows[0]["id"] == "BH" and rows[0]["expression"] == "buy_and_hold" and len(rows) >= 2
+    note = [line for line in run.stdout.splitlines() if line.startswith("note: ")]
+    assert note == ["note: sp500: open equals the previous close on 96% of bars from 1999-01-04 to 2005-12-30 "
+                    "(years 1999-2005), so opens are stale there: `open` is left out of the strategy language, so no "
+                    "rule can fit that artefact."]
     assert [r["id"] for r in rows[1:]] == [f"S{i}" for i in range(1, len(rows))]
     # distinct signals: no two reported strategies have the same in-sample returns
     assert len({(r["is_total_return"], r["is_sharpe"], r["is_trades"]) for r in rows[1:]}) == len(rows) - 1

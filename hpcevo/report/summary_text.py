@@ -20,7 +20,10 @@ def summary_lines(run, top, strategies=(), figures=(), figure_dir=None, page=Non
     `strategies` (dicts from rundata.top_strategies), the report `page` and the `figures` written to
     `figure_dir`."""
     config, summary = run.config, run.summary
-    lines = [f"run: {run.path}",
+    stats = (summary or {}).get("overfitting") if run.trading else None
+    verdict = stats.get("verdict") if isinstance(stats, dict) else None
+    lines = [f"verdict: {verdict}"] if isinstance(verdict, str) and verdict else []  # what a quant reads first
+    lines += [f"run: {run.path}",
              f"problem: {run.problem}, seed {config.get('seed', '?')}, {run.n_islands} islands x "
              f"{config.get('population', '?')}, algorithm {config.get('algorithm', '?')}",
              _status(run)]
@@ -51,10 +54,6 @@ def summary_lines(run, top, strategies=(), figures=(), figure_dir=None, page=Non
             oos = "n/a" if s["oos_sharpe"] is None else f"{s['oos_sharpe']:.3f}"
             lines.append(f"  {k}. in-sample Sharpe {s['is_sharpe']:.3f}  holdout Sharpe {oos}  "
                          f"{short(s['expression'])}")
-    stats = (run.summary or {}).get("overfitting") if run.trading else None
-    verdict = stats.get("verdict") if isinstance(stats, dict) else None
-    if isinstance(verdict, str) and verdict:
-        lines.append(f"overfitting: {verdict}")
     if page is not None:
         lines.append(f"page: {page}")
     if figure_dir is not None:

@@ -57,8 +57,9 @@ def parse_objectives(spec):
 def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
     """({name: per-fold array} for `names`, "exposure" and "trades"; bars in total; bars in the market in total).
 
-    Sums-only objectives go through segmented reductions over all folds at once; drawdown, Calmar and win rate
-    go fold by fold through `metrics.period_stats` (the classic preset), so both agree with the references.
+    Sums-only objectives go through segmented reductions over all folds at once; Sharpe, drawdown, Calmar and win
+    rate through the backtest kernel (`backtest._evaluate`), or, with risk-free or borrow terms in the returns,
+    fold by fold through `metrics.period_stats`; all agree with the per-bar references (tests).
     """
     p, r = _take(signal, returns, lay)
     firsts = lay.firsts
@@ -83,9 +84,14 @@ def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
     excess = net - rf_bar if rf_bar is not None else net
     root = math.sqrt(periods_per_year)
     wanted = set(names)
-    if wanted & {"sharpe", "sortino"}:
-        s1 = _ADD_AT(excess, firsts)
+    kernel = None
+    if wanted - _FAST and rf_bar is None and not borrow:  # the backtest kernel: Sharpe, drawdown, win rate at once
+        kernel = _evaluate(p, r, lay, c, periods_per_year, full=False)
         if "sharpe" in wanted:
+            out["sharpe"] = kernel[:, 0]
+    if wanted & {"sharpe", "sortino"} - set(out):
+        s1 = _ADD_AT(excess, firsts)
+        if "sharpe" in wanted and "sharpe" not in out:
             out["sharpe"] = _ratio(excess, lay, s1, root)
         if "sortino" in wanted:
             down = np.minimum(excess, 0.0)
@@ -109,8 +115,7 @@ def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
     if "turnover" in wanted:
         out["turnover"] = _ADD_AT(step, firsts) * periods_per_year / n
     slow = wanted - _FAST
-    if slow and rf_bar is None and not borrow:  # the backtest kernel: drawdown, win rate, trades in one pass
-        kernel = _evaluate(p, r, lay, c, periods_per_year, full=False)
+    if kernel is not None:
         drawdown, win_rate = kernel[:, 1], kernel[:, 2]
         if "max_drawdown" in slow:
             out["max_drawdown"] = drawdown

@@ -270,7 +270,8 @@ def _summary(ctx, overfitting):
     periods = ctx.calendar.dates(ctx.markets)
     trading = {"objectives": list(ctx.objectives), "markets": [m.name for m in ctx.markets], "periods": periods,
                "folds": ctx.calendar.fold_dates(), "notes": list(ctx.notes)}
-    return {"trading": trading, "overfitting": overfitting, "print": [f"verdict: {overfitting['verdict']}"]}
+    lines = [f"note: {note}" for note in ctx.notes] + [f"verdict: {overfitting['verdict']}"]
+    return {"trading": trading, "overfitting": overfitting, "print": lines}
 
 
 def _row(ctx, series, i, cands, ids, n_eff, seed):
