@@ -320,6 +320,16 @@ def test_backtest_command_prints_one_json_object():
     assert (result["start"], result["end"], result["fill"], result["cost_bps"]) == \
            ("2010-01-04", "2012-12-31", "next_open", 5.0)
     assert result["bars"] == 754 and 0 < result["exposure"] < 1
+    assert {"sortino", "calmar", "turnover", "excess_return", "information_ratio", "beta"} <= set(result)
+    assert result["excess_return"] == pytest.approx(result["cagr"] - result["buy_and_hold"]["cagr"], rel=1e-12)
+
+
+def test_backtest_command_risk_free_and_borrow():
+    base = backtest_markets("gt(sma(close,20),sma(close,100))", long_short=True, start="2015-01-01")[0]
+    rf = backtest_markets("gt(sma(close,20),sma(close,100))", long_short=True, start="2015-01-01",
+                          risk_free=0.02, borrow_bps=50)[0]
+    assert rf["sharpe"] < base["sharpe"] and rf["total_return"] < base["total_return"]  # shorts pay, flat never
+    assert rf["buy_and_hold"]["total_return"] == base["buy_and_hold"]["total_return"]  # always long: no rf, no fee
 
 
 def test_backtest_command_explains_a_bad_expression():

@@ -1,13 +1,16 @@
 """`python -m hpcevo backtest "EXPR"`: re-run one strategy expression and print its metrics as JSON."""
 
 import json
+import os
+import sys
 
 import numpy as np
 
 from ..errors import UserError
-from .backtest import bar_returns, buy_and_hold, period_metrics, valid_span
+from .backtest import bar_returns, positions, valid_span
 from .data import load_markets
 from .language import parse, to_expression
+from .metrics import net_returns, period_stats
 from .problem import signal_values
 from .strategy import compile_signal
 
@@ -25,6 +28,9 @@ def add_arguments(parser):
     parser.add_argument("--start", help="first date of the period (YYYY-MM-DD; default: the first bar with a return)")
     parser.add_argument("--end", help="last date of the period, inclusive (default: the last bar with a return)")
     parser.add_argument("--periods-per-year", type=int, default=252, help="for Sharpe and CAGR (default 252)")
+    parser.add_argument("--borrow-bps", type=float, default=0.0, help="annual fee on shorts, in bps (default 0)")
+    parser.add_argument("--risk-free", type=float, default=0.0,
+                        help="annual risk-free rate earned while flat and subtracted in Sharpe/Sortino (0.02 = 2%%)")
 
 
 def _period(market, returns, start, end):
@@ -44,24 +50,33 @@ def _period(market, returns, start, end):
 
 
 def backtest_markets(expression, data="sp500", cost_bps=10.0, fill="close", long_short=False, start=None, end=None,
-                     periods_per_year=252):
-    """Metrics of one strategy on every instrument of `data`: a list of dicts, one per market."""
+                     periods_per_year=252, borrow_bps=0.0, risk_free=0.0):
+    """Metrics of one strategy (metrics.METRICS, against buy-and-hold over the same bars) on every instrument of
+    `data`: a list of dicts, one per market. The period starts flat, as each period of a run does."""
     tree = parse(expression)
     results = []
     for market in load_markets(data):
         returns = bar_returns(market.open, market.close, fill)
         lo, hi = _period(market, returns, start, end)
         signal = signal_values(*compile_signal(tree, market, {}), long_short)
+        p, r = positions(signal)[lo:hi], returns[lo:hi]
+        rf = np.full(hi - lo, risk_free / periods_per_year) if risk_free else None
+        kw = {"borrow_bps": borrow_bps, "rf": rf, "periods_per_year": periods_per_year}
+        net, bh = net_returns(p, r, cost_bps, **kw), net_returns(np.ones(hi - lo), r, cost_bps, **kw)
         result = {"expression": to_expression(tree), "market": market.name, "start": str(market.dates[lo]),
-                  "end": str(market.dates[hi - 1]), "fill": fill, "cost_bps": cost_bps, "long_short": long_short}
-        result.update(period_metrics(signal, returns, lo, hi, cost_bps, periods_per_year))
-        result["buy_and_hold"] = buy_and_hold(returns, lo, hi, cost_bps, periods_per_year)
+                  "end": str(market.dates[hi - 1]), "fill": fill, "cost_bps": cost_bps, "long_short": long_short,
+                  "borrow_bps": borrow_bps, "risk_free": risk_free}
+        result.update(period_stats(p, net, bh, periods_per_year, rf, cost_bps=cost_bps))
+        result["buy_and_hold"] = period_stats(np.ones(hi - lo), bh, bh, periods_per_year, rf, cost_bps=cost_bps)
         results.append(result)
     return results
 
 
 def backtest_command(args):
     results = backtest_markets(args.expression, args.data, args.cost_bps, args.fill, args.long_short, args.start,
-                               args.end, args.periods_per_year)
-    print(json.dumps(results[0] if len(results) == 1 else {"markets": results}, indent=1))
+                               args.end, args.periods_per_year, args.borrow_bps, args.risk_free)
+    try:
+        print(json.dumps(results[0] if len(results) == 1 else {"markets": results}, indent=1), flush=True)
+    except BrokenPipeError:  # `hpcevo backtest ... | head`: the reader left; not a failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
