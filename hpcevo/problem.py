@@ -83,8 +83,12 @@ def import_object(spec, what):
 
 def _option_hint(factory, options):
     """' Did you mean ...?' for option names the factory does not take, from its signature."""
+    target = getattr(factory, "options_of", None)  # a lazy wrapper names the factory whose options it passes on
+    if target:
+        factory = import_object(target, "problem")
     try:
-        accepted = [p for p in inspect.signature(factory).parameters if p not in ("args", "kwargs")]
+        params = inspect.signature(factory).parameters.values()
+        accepted = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     except (TypeError, ValueError):
         return ""
     hints = []

@@ -379,3 +379,46 @@ def test_random_strategies_match_the_per_bar_reference(long_short):
             assert row.tolist() == pytest.approx([fold["sharpe"], fold["max_drawdown"], fold["win_rate"],
                                                   fold["trades"]], rel=1e-9, abs=1e-12)
     assert trading_cases >= 12, trading_cases  # 15 of these 40 trade more than once: win rates are really compared
+
+
+def test_a_misspelt_option_names_the_real_ones():
+    from hpcevo.errors import ProblemError
+    from hpcevo.problem import load_problem
+
+    with pytest.raises(ProblemError) as err:
+        load_problem("trading", {"min_exposur": 0.2}, "nsga2")
+    assert 'Did you mean "min_exposure" for "min_exposur"? It takes: data, objectives, folds, holdout_years, ' \
+           "selection_years, cost_bps, borrow_bps, risk_free, fill, long_short, min_exposure, min_trades, " \
+           "max_height, periods_per_year, report_top." in str(err.value)
+
+
+def test_instruments_of_unequal_histories_share_one_calendar_end_to_end(tmp_path):
+    """A later listing and an earlier delisting run (no abort): one holdout cut-off for all, training before it."""
+    import pandas as pd
+
+    days = pd.bdate_range("2004-01-02", "2016-12-30")
+    rng = np.random.default_rng(3)
+    frames = []
+    for symbol, lo, hi in (("FULL", "2004-01-01", "2017-01-01"), ("LATE", "2008-01-01", "2017-01-01"),
+                           ("GONE", "2004-01-01", "2014-06-30")):
+        d = days[(days >= lo) & (days < hi)]
+        close = 50 * np.exp(np.cumsum(rng.normal(0.0002, 0.01, len(d))))
+        opening = close * np.exp(rng.normal(0, 0.002, len(d)))
+        frames.append(pd.DataFrame({"date": d.strftime("%Y-%m-%d"), "symbol": symbol, "open": opening,
+                                    "high": np.maximum(opening, close) * 1.002,
+                                    "low": np.minimum(opening, close) * 0.998, "close": close, "volume": 1e6}))
+    path = tmp_path / "universe.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    run = hpcevo(TINY + ["--data", path, "-O", "holdout_years=2", "-O", "selection_years=1", "--out", tmp_path / "r"])
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader((tmp_path / "r" / "strategies.csv").read_text().splitlines()))
+    periods = json.loads((tmp_path / "r" / "summary.json").read_text())["trading"]["periods"]
+    assert (periods["selection_start"], periods["oos_start"]) == ("2013-12-31", "2014-12-31")  # 2 years before the end
+    by_market = {m: [r for r in rows if r["market"] == m] for m in ("FULL", "LATE", "GONE", "portfolio")}
+    for market in ("FULL", "LATE", "portfolio"):
+        assert {(r["oos_start"], r["oos_end"]) for r in by_market[market]} == {("2014-12-31", "2016-12-30")}
+    assert {r["oos_bars"] for r in by_market["GONE"]} == {"0"} and {r["oos_start"] for r in by_market["GONE"]} == {""}
+    assert {r["sel_end"] for r in by_market["GONE"]} == {"2014-06-27"}  # it ends inside the selection period
+    for r in rows:
+        assert r["is_end"] < periods["selection_start"] <= (r["sel_start"] or periods["selection_start"])
+    assert min(r["is_start"] for r in by_market["LATE"]) > "2008-10-01"  # joins after its own warm-up

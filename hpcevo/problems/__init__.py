@@ -17,6 +17,9 @@ def trading(**options):
     return factory(**options)
 
 
+trading.options_of = "hpcevo.trading.problem:trading"
+
+
 # name -> (factory, one-line description for `python -m hpcevo problems`).
 BUILTIN = {
     "trading": (trading, "trading strategies (typed GP) on daily OHLCV, NSGA-II on objectives (default Sharpe, "
