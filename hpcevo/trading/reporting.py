@@ -151,6 +151,11 @@ def _excess(net, rf):
     return net - rf if rf is not None else net
 
 
+def _excess_in(series, net, mask):
+    """The excess returns over the risk-free rate of `net` (one of the series' return arrays) on `mask`."""
+    return _excess(net[mask], series.rf[mask] if series.rf is not None else None)
+
+
 def _stats(series, i, period, ctx):
     """METRICS of candidate i (None: buy and hold) over one period of a series; NaN-filled when it has no bars."""
     mask = series.mask(period)
@@ -181,7 +186,8 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
     cands = candidates(ctx, hall_of_fame, populations)
     if not cands:
         verdict = "no strategy to report: every candidate was rejected or failed"
-        atomic_write(Path(run_dir) / "strategies.csv", csv_text([], COLUMNS))
+        for name, columns in (("strategies.csv", COLUMNS), ("trades.csv", TRADE_COLUMNS)):
+            atomic_write(Path(run_dir) / name, csv_text([], columns))
         return _summary(ctx, {"trials": len(trials or {}), "effective_trials": 0, "pbo": None, "spa_pvalue": None,
                               "verdict": verdict, "best_dsr": None, "significant": 0,
                               "dsr_threshold": DSR_THRESHOLD, "candidates": 0})
@@ -192,20 +198,18 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
     def sharpe_of(x):
         return sharpe_stats(x)[0]
 
-    is_sr = [sharpe_of(_excess(net[train], main.rf[train] if main.rf is not None else None)) for net in main.nets]
-    sel_sr = [sharpe_of(_excess(net[sel], main.rf[sel] if main.rf is not None else None)) if sel.sum() > 1
-              else is_sr[i] for i, net in enumerate(main.nets)]
+    is_sr = [sharpe_of(_excess_in(main, net, train)) for net in main.nets]
+    sel_sr = [sharpe_of(_excess_in(main, net, sel)) if sel.sum() > 1 else is_sr[i] for i, net in enumerate(main.nets)]
     order = sorted(range(len(cands)), key=lambda i: (-sel_sr[i], -is_sr[i], cands[i].expression))
     reported = order[:ctx.report_top]
 
     # trials: the distinct signals the whole run scored; effective: clusters of correlated ones, counted in a
     # sample of them drawn over the whole run (not the final candidates, which evolution makes near-copies)
     n_trials = max(len(trials or {}), len(cands))
-    clusters, n_eff, sampled = _effective(ctx, main, train, trials, n_trials)
+    clusters, n_eff, sampled = _effective(ctx, train, trials, n_trials)
     values = np.array([v[0] for v in (trials or {}).values() if math.isfinite(v[0])])
     trials_variance = float(values.var(ddof=1)) if values.shape[0] > 1 else None
-    is_matrix = np.column_stack([_excess(net[train], main.rf[train] if main.rf is not None else None)
-                                 for net in main.nets])
+    is_matrix = np.column_stack([_excess_in(main, net, train) for net in main.nets])
     candidate_clusters = effective_trials(is_matrix, CLUSTER_CORRELATION) if len(cands) > 1 else 1
     t_train = int(train.sum())
     variance = 1.0 / max(1, t_train - 1)  # of a Sharpe estimate under the null (true Sharpe 0)
@@ -226,15 +230,14 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
     if len(cands) > 1:
         pbo_idx = order[:PBO_CANDIDATES]
         rows_used = train | sel
-        matrix = np.column_stack([_excess(main.nets[i][rows_used], main.rf[rows_used] if main.rf is not None
-                                          else None) for i in pbo_idx])
+        matrix = np.column_stack([_excess_in(main, main.nets[i], rows_used) for i in pbo_idx])
         pbo = float(pbo_cscv(matrix)[0]) if matrix.shape[1] > 1 and matrix.shape[0] >= 8 else None
     hold = main.mask("holdout")
     spa = None
     if hold.sum() > 10:
         models = np.column_stack([main.nets[i][hold] for i in reported])
         spa = float(spa_pvalue(main.bh[hold], models, reps=BOOTSTRAP_REPS, seed=_seed(seed, 1)))
-    verdict = _verdict(ctx, main_row, reported, ids, n_trials, n_eff, pbo, spa, main)
+    verdict = _verdict(main_row, reported, ids, n_trials, n_eff, pbo, spa)
     dsrs = [main_row[i]["dsr"] for i in reported if math.isfinite(main_row[i]["dsr"])]
     overfitting = {"trials": n_trials, "effective_trials": n_eff, "pbo": pbo, "spa_pvalue": spa, "verdict": verdict,
                    "best_dsr": max(dsrs) if dsrs else None,
@@ -250,7 +253,7 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
     return _summary(ctx, overfitting)
 
 
-def _effective(ctx, main, train, trials, n_trials):
+def _effective(ctx, train, trials, n_trials):
     """(clusters in the sample, effective trials, sample size): the run's trials times the share of independent
     clusters (correlation of training returns above CLUSTER_CORRELATION: one cluster) in the sampled trials."""
     from .language import parse
@@ -260,8 +263,7 @@ def _effective(ctx, main, train, trials, n_trials):
         return None, n_trials, len(sample)
     cands = [Candidate(e, tree, ctx.signals(tree), ()) for e, tree in ((e, parse(e)) for _, e in sample)]
     series = strategy_series(ctx, cands)[-1]
-    rf = series.rf[train] if series.rf is not None else None
-    matrix = np.column_stack([_excess(net[train], rf) for net in series.nets])
+    matrix = np.column_stack([_excess_in(series, net, train) for net in series.nets])
     clusters = effective_trials(matrix, CLUSTER_CORRELATION)
     return clusters, max(1, min(n_trials, round(n_trials * clusters / len(sample)))), len(sample)
 
@@ -283,10 +285,8 @@ def _row(ctx, series, i, cands, ids, n_eff, seed):
         start, end = _span(series, period)
         row[f"{_PREFIX[period]}_start"], row[f"{_PREFIX[period]}_end"] = start, end
         row.update({f"{_PREFIX[period]}_{k}": v for k, v in stats[period].items()})
-    train = series.mask("train")
     net = series.bh if i is None else series.nets[i]
-    rf = series.rf
-    x = _excess(net[train], rf[train] if rf is not None else None)
+    x = _excess_in(series, net, series.mask("train"))
     sr, t, skew, kurt = sharpe_stats(x)
     row["psr"] = probabilistic_sharpe_ratio(sr, t, skew, kurt)
     # SR0 from the null variance of a Sharpe estimate over these T bars, 1 / (T - 1): the spread of the trials'
@@ -296,8 +296,7 @@ def _row(ctx, series, i, cands, ids, n_eff, seed):
     row["significant"] = bool(i is not None and row["dsr"] >= DSR_THRESHOLD)
     hold = series.mask("holdout")
     if hold.sum() > 10:
-        xo = _excess(net[hold], rf[hold] if rf is not None else None)
-        xb = _excess(series.bh[hold], rf[hold] if rf is not None else None)
+        xo, xb = _excess_in(series, net, hold), _excess_in(series, series.bh, hold)
         k = 0 if i is None else int(ids[i][1:])
         low, high = sharpe_confidence_interval(xo, ctx.periods_per_year, reps=BOOTSTRAP_REPS, seed=_seed(seed, 2, k))
         row["oos_sharpe_ci_low"], row["oos_sharpe_ci_high"] = float(low), float(high)
@@ -339,7 +338,7 @@ def _returns_text(all_series, reported, ids):
     return csv_text(rows, columns)
 
 
-def _verdict(ctx, main_row, reported, ids, n_trials, n_eff, pbo, spa, main):
+def _verdict(main_row, reported, ids, n_trials, n_eff, pbo, spa):
     """One plain sentence: is the best reported strategy skill or luck?"""
     tried = f"{n_trials:,} distinct strategies ({n_eff:,} effective)"
     pbo_text = f", PBO {pbo:.2f}" if pbo is not None else ""
