@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["IslandRandom", "island_streams", "epoch_rng"]
+__all__ = ["IslandRandom", "island_streams", "epoch_rng", "statistics_seed"]
 
 # Distinct spawn keys keep the island streams apart from the migration-topology streams.
 _TOPOLOGY_KEY = 0x70901
@@ -49,3 +49,8 @@ def epoch_rng(seed, epoch):
     """The `random.Random` a topology uses at `epoch` (same on every rank and launch mode)."""
     words = np.random.SeedSequence(seed, spawn_key=(_TOPOLOGY_KEY, epoch)).generate_state(4)
     return random.Random(int.from_bytes(words.tobytes(), "little"))
+
+
+def statistics_seed(seed, *words):
+    """An integer seed for one end-of-run statistic (a bootstrap), a function of the run seed and `words` only."""
+    return int(np.random.SeedSequence([int(seed) % 2**63, *words]).generate_state(1)[0])

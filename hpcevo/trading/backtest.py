@@ -278,19 +278,7 @@ def _evaluate(p, r, lay, c, periods_per_year, full):
     wins = _ADD_AT(won, fold_cuts, dtype=np.intp).tolist()
 
     lengths = lay.int_lengths
-    root = math.sqrt(periods_per_year)
-    sharpe = []
-    for i, n in enumerate(lengths):
-        if n < 2:
-            sharpe.append(0.0)
-            continue
-        mean = s1[i] / n
-        var = (s2[i] - s1[i] * mean) / (n - 1)
-        if var <= 1e-9 * s2[i] / (n - 1):  # near-constant returns: the sums cancel, redo it in two passes
-            fold = net[lay.slices[i]]
-            mean = float(fold.mean())
-            var = 0.0 if fold.min() == fold.max() else float(fold.var(ddof=1))
-        sharpe.append(mean / math.sqrt(var) * root if var > 0.0 else 0.0)
+    sharpe = fold_ratios(net, lay, s1, s2, math.sqrt(periods_per_year))
     win_rate = [w / t if t else 0.0 for w, t in zip(wins, trades)]
     drawdown = [1.0 - low for low in lows]
     if not full:
@@ -323,6 +311,25 @@ def _evaluate(p, r, lay, c, periods_per_year, full):
             }
         )
     return rows
+
+
+def fold_ratios(x, lay, s1, s2, root):
+    """mean / std (ddof 1) * root of `x` on each fold of `lay`, from the per-fold sums s1 = sum(x), s2 = sum(x^2)
+    (lists); 0 for folds of fewer than 2 bars or of constant x. Where the sums cancel (near-constant x) the fold
+    is redone in two passes. Sharpe ratios here, information ratios in `objectives.py`."""
+    out = []
+    for i, n in enumerate(lay.int_lengths):
+        if n < 2:
+            out.append(0.0)
+            continue
+        mean = s1[i] / n
+        var = (s2[i] - s1[i] * mean) / (n - 1)
+        if var <= 1e-9 * s2[i] / (n - 1):
+            fold = x[lay.slices[i]]
+            mean = float(fold.mean())
+            var = 0.0 if fold.min() == fold.max() else float(fold.var(ddof=1))
+        out.append(mean / math.sqrt(var) * root if var > 0.0 else 0.0)
+    return out
 
 
 def _check_inputs(signal, returns, cost_bps, periods_per_year):

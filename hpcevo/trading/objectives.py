@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .backtest import _ADD_AT, _evaluate, _take
+from .backtest import _ADD_AT, _evaluate, _take, fold_ratios
 from .metrics import period_stats
 
 __all__ = ["OBJECTIVES", "PRESETS", "DEFAULT_OBJECTIVES", "parse_objectives", "fold_stats"]
@@ -140,22 +140,8 @@ def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
 
 
 def _ratio(x, lay, s1, root):
-    """Annualised mean / std (ddof 1) per fold; 0 for constant folds or folds of one bar."""
-    n = lay.lengths
-    out = np.zeros(lay.k)
-    s2 = _ADD_AT(x * x, lay.firsts)
-    for i in range(lay.k):
-        if n[i] < 2:
-            continue
-        mean = s1[i] / n[i]
-        var = (s2[i] - s1[i] * mean) / (n[i] - 1)
-        if var <= 1e-9 * s2[i] / (n[i] - 1):  # near-constant: the sums cancel, redo it in two passes
-            fold = x[lay.slices[i]]
-            mean = float(fold.mean())
-            var = 0.0 if fold.min() == fold.max() else float(fold.var(ddof=1))
-        if var > 0.0:
-            out[i] = mean / math.sqrt(var) * root
-    return out
+    """Annualised mean / std (ddof 1) per fold (`backtest.fold_ratios`), as an array."""
+    return np.array(fold_ratios(x, lay, s1.tolist(), _ADD_AT(x * x, lay.firsts).tolist(), root))
 
 
 def _cagr(net, firsts, n, periods_per_year):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..output import atomic_write, csv_text
+from ..rng import statistics_seed
 from .backtest import positions
 from .language import to_expression
 from .metrics import METRICS, net_returns, period_stats, trade_list
@@ -177,10 +178,6 @@ def _span(series, period):
     return (str(dates[0]), str(dates[-1])) if dates.shape[0] else ("", "")
 
 
-def _seed(seed, *words):
-    return int(np.random.SeedSequence([int(seed) % 2**63, *words]).generate_state(1)[0])
-
-
 def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0):
     """Rank 0, after the run: the report files; returns the summary.json entries and the verdict line."""
     cands = candidates(ctx, hall_of_fame, populations)
@@ -236,7 +233,7 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
     spa = None
     if hold.sum() > 10:
         models = np.column_stack([main.nets[i][hold] for i in reported])
-        spa = float(spa_pvalue(main.bh[hold], models, reps=BOOTSTRAP_REPS, seed=_seed(seed, 1)))
+        spa = float(spa_pvalue(main.bh[hold], models, reps=BOOTSTRAP_REPS, seed=statistics_seed(seed, 1)))
     verdict = _verdict(main_row, reported, ids, n_trials, n_eff, pbo, spa)
     dsrs = [main_row[i]["dsr"] for i in reported if math.isfinite(main_row[i]["dsr"])]
     overfitting = {"trials": n_trials, "effective_trials": n_eff, "pbo": pbo, "spa_pvalue": spa, "verdict": verdict,
@@ -298,10 +295,11 @@ def _row(ctx, series, i, cands, ids, n_eff, seed):
     if hold.sum() > 10:
         xo, xb = _excess_in(series, net, hold), _excess_in(series, series.bh, hold)
         k = 0 if i is None else int(ids[i][1:])
-        low, high = sharpe_confidence_interval(xo, ctx.periods_per_year, reps=BOOTSTRAP_REPS, seed=_seed(seed, 2, k))
+        low, high = sharpe_confidence_interval(xo, ctx.periods_per_year, reps=BOOTSTRAP_REPS,
+                                               seed=statistics_seed(seed, 2, k))
         row["oos_sharpe_ci_low"], row["oos_sharpe_ci_high"] = float(low), float(high)
         low, high = sharpe_confidence_interval(xo, ctx.periods_per_year, benchmark=xb, reps=BOOTSTRAP_REPS,
-                                               seed=_seed(seed, 3, k))
+                                               seed=statistics_seed(seed, 3, k))
         row["oos_excess_sharpe_ci_low"], row["oos_excess_sharpe_ci_high"] = float(low), float(high)
     else:
         for key in ("oos_sharpe_ci_low", "oos_sharpe_ci_high", "oos_excess_sharpe_ci_low",
