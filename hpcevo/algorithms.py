@@ -2,7 +2,8 @@
 
 `simple` draws random numbers in exactly the order of `deap.algorithms.eaSimple`, so one island with
 no migration reproduces eaSimple's run for the same random state (a test checks this).
-Each step returns the new population and the number of evaluations it made.
+Each step is `step(population, toolbox, params, clone, evaluate) -> (new_population, n_evaluations)`;
+`hpcevo.registry.ALGORITHM` names the built-in ones, and a custom algorithm is any function of that shape.
 """
 
 import random
@@ -10,7 +11,7 @@ import random
 from .nondominated import sel_nsga2
 from .policies import ranked_indices
 
-__all__ = ["STEPS", "var_and", "var_or"]
+__all__ = ["step_simple", "step_mu_plus_lambda", "step_nsga2", "var_and", "var_or"]
 
 
 def var_and(population, toolbox, cxpb, mutpb, clone):
@@ -89,6 +90,3 @@ def step_nsga2(population, toolbox, params, clone, evaluate):
     nevals = _evaluate_invalid(offspring, evaluate)
     survivors = getattr(toolbox, "survivors", sel_nsga2)  # a toolbox may refine NSGA-II's choice
     return _distinct(survivors(population + offspring, n), clone), nevals
-
-
-STEPS = {"simple": step_simple, "mu_plus_lambda": step_mu_plus_lambda, "nsga2": step_nsga2}

@@ -1,24 +1,27 @@
 """The run configuration: a frozen dataclass built once from defaults, a TOML file and flags, then validated.
 
 Every setting can come from the TOML file or from a flag (flags win).  Problem parameters live in the
-`[problem_options]` table; per-island spreads (e.g. of mutation rates) in `[per_island]`.
+`[problem_options]` table; per-island spreads (e.g. of mutation rates) in `[per_island]`.  The plugin settings
+(emigration, replacement, topology, algorithm) take a name from `hpcevo.registry`, a 'package.module:function'
+or, from Python, the function itself.
 """
 
 import dataclasses
-import difflib
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomli_w
 
 from .errors import ConfigError
+from .registry import ALGORITHM, PLUGINS, suggestion
 from .stopping import parse_duration
 
 __all__ = ["Config", "load_config", "PER_ISLAND_KEYS", "ALGORITHMS", "RESUME_MAY_CHANGE", "SESSION_KEYS"]
 
-ALGORITHMS = ("auto", "simple", "mu_plus_lambda", "nsga2")
+ALGORITHMS = ALGORITHM.names
 PER_ISLAND_KEYS = ("cxpb", "mutpb", "offspring")
 
 
@@ -33,10 +36,10 @@ class Config:
     generations: int = 100
     migration_interval: int = 10
     migrants: int = 5
-    topology: str = "ring"
-    emigration: str = "best"
-    replacement: str = "worst"
-    algorithm: str = "auto"
+    topology: str | Callable = "ring"
+    emigration: str | Callable = "best"
+    replacement: str | Callable = "worst"
+    algorithm: str | Callable = "auto"
     cxpb: float = 0.7
     mutpb: float = 0.2
     offspring: int = 0
@@ -74,8 +77,11 @@ class Config:
         return params
 
     def to_toml(self):
-        """The resolved configuration as TOML text (what `config.toml` in a run folder holds)."""
-        data = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("problem_options", "per_island")}
+        """The resolved configuration as TOML text (what `config.toml` in a run folder holds); a plugin given as
+        a function is written 'module:qualname'."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("problem_options", "per_island")}
+        data.update((key, registry.spec_of(data[key])) for key, registry in PLUGINS.items())
         data["problem_options"] = dict(self.problem_options)
         data["per_island"] = dict(self.per_island)
         return tomli_w.dumps(data)
@@ -87,13 +93,7 @@ RESUME_MAY_CHANGE = ("generations", "ranks_per_island", "chunksize", "out", "pro
                      "max_walltime", "stop_after", "eval_timeout")
 # Settings about one session of a run, not inherited from the checkpoint when resuming.
 SESSION_KEYS = ("max_walltime", "stop_after")
-_CHOICES = {
-    "emigration": ("best", "random", "tournament"),
-    "replacement": ("worst", "random"),
-    "algorithm": ALGORITHMS,
-    "on_error": ("raise", "penalize"),
-}
-_TOPOLOGY_NAMES = ("ring", "random", "complete", "none")
+_CHOICES = {"on_error": ("raise", "penalize")}  # the plugin settings' names are in hpcevo.registry
 _POSITIVE = ("population", "generations", "migration_interval", "ranks_per_island", "chunksize", "hall_of_fame")
 
 
@@ -102,20 +102,24 @@ def _type_of(name):
     return dict if default is dataclasses.MISSING else type(default)
 
 
-def _suggest(name, known):
-    close = difflib.get_close_matches(name, known, n=1)
-    return f' Did you mean "{close[0]}"?' if close else ""
+_suggest = suggestion
 
 
-def _check_type(name, value, where):
+def _check_type(name, value, where, callable_ok=False):
+    """`value` converted to the key's type, else ConfigError; `callable_ok`: a plugin key may hold a function."""
     expected = _type_of(name)
+    if name in PLUGINS and callable(value) and not isinstance(value, str):
+        if callable_ok:
+            return value
+        raise ConfigError(f"{where}: {name} must be a string, got {value!r}.")
     if name == "max_walltime" and isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)  # a number of seconds
     ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         ok = True
     if not ok:
-        raise ConfigError(f"{where}: {name} must be {_TYPE_WORDS[expected]}, got {value!r}.")
+        words = "a string or a function" if name in PLUGINS and callable_ok else _TYPE_WORDS[expected]
+        raise ConfigError(f"{where}: {name} must be {words}, got {value!r}.")
     return float(value) if expected is float else value
 
 
@@ -140,9 +144,14 @@ def _read_toml(path):
         raise ConfigError(f"config file {path} is not valid TOML: {exc}. Fix the syntax at that line.") from None
 
 
-def load_config(path=None, overrides=None, base=None, base_origin="checkpoint"):
+def load_config(path=None, overrides=None, base=None, base_origin="checkpoint", override_kind="flag"):
     """Build a validated Config from defaults, `base` (a resumed run's settings), the TOML file at `path`
-    and `overrides` (flags win)."""
+    and `overrides` (flags win).
+
+    `override_kind`: "flag" (the CLI: messages name `flag --population`) or "keyword" (the Python API:
+    `keyword population`); overrides may give the plugin settings as functions."""
+    if override_kind not in ("flag", "keyword"):
+        raise ValueError(f"override_kind must be 'flag' or 'keyword', got {override_kind!r}")
     values, origins = {}, {}
     for key, value in (base or {}).items():
         if key in _FIELDS and key not in SESSION_KEYS:
@@ -158,10 +167,10 @@ def load_config(path=None, overrides=None, base=None, base_origin="checkpoint"):
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        flag = f"flag --{key.replace('_', '-')}"
+        flag = f"keyword {key}" if override_kind == "keyword" else f"flag --{key.replace('_', '-')}"
         if key not in _FIELDS:
             raise ConfigError(f"unknown setting {key!r}.{_suggest(key, list(_FIELDS))}")
-        value = _check_type(key, value, flag)
+        value = _check_type(key, value, flag, callable_ok=True)
         if key == "problem_options":  # --option KEY=VALUE adds to the file's table instead of replacing it
             value = {**values.get("problem_options", {}), **value}
         values[key] = value
@@ -186,9 +195,8 @@ def _validate(c, where):
         if getattr(c, name) not in choices:
             raise ConfigError(f"{where(name)}: {name} = {getattr(c, name)!r} is not one of {', '.join(choices)}."
                               f"{_suggest(str(getattr(c, name)), choices)}")
-    if ":" not in c.topology and c.topology not in _TOPOLOGY_NAMES:
-        raise ConfigError(f"{where('topology')}: topology = {c.topology!r} is not one of {', '.join(_TOPOLOGY_NAMES)}, "
-                          f"nor a custom 'package.module:function'.{_suggest(c.topology, _TOPOLOGY_NAMES)}")
+    for name, registry in PLUGINS.items():  # import strings are imported when the run starts, not here
+        registry.check(getattr(c, name), where(name))
     if c.eval_timeout < 0 or not math.isfinite(c.eval_timeout):
         raise ConfigError(f"{where('eval_timeout')}: eval_timeout must be a number of seconds, 0 for no limit, got "
                           f"{c.eval_timeout}.")

@@ -1,10 +1,13 @@
 """An island: a population with its own random streams, algorithm, hall of fame and logbook rows.
 
 Islands are plain data driven by the engine; any rank (or the serial backend) can host any island,
-and the results do not depend on which one does.
+and the results do not depend on which one does.  The algorithm step and the migration policies come from
+`hpcevo.registry` (built-in names, 'package.module:function' strings or functions), resolved once per island;
+a stateful algorithm keeps its state in `params["memory"]`, which checkpoints save with the island.
 """
 
 import functools
+import operator
 import sys
 import time
 from copy import deepcopy
@@ -12,10 +15,9 @@ from copy import deepcopy
 import numpy as np
 from deap import tools
 
-from .algorithms import STEPS
 from .errors import EvaluationError
 from .evaluation import REJECTED
-from .policies import REPLACEMENTS, SELECTIONS
+from .registry import ALGORITHM, EMIGRATION, REPLACEMENT
 
 __all__ = ["Island", "stat_columns", "new_hall_of_fame"]
 
@@ -56,6 +58,18 @@ def stat_columns(n_objectives):
     return [f"{stat}{s}" for s in suffixes for stat in ("min", "max", "avg", "std")]
 
 
+def _slots(returned, k, n, spec):
+    """A replacement policy's answer as k distinct indices in 0..n-1, else ValueError saying what is wrong."""
+    try:
+        slots = [operator.index(slot) for slot in returned]
+    except TypeError:
+        slots = []
+    if len(slots) != k or len(set(slots)) != k or not all(0 <= slot < n for slot in slots):
+        raise ValueError(f"replacement {REPLACEMENT.spec_of(spec)} returned {returned!r:.200}; it must return {k} "
+                         f"distinct resident indices in 0..{n - 1}: {REPLACEMENT.signature}.")
+    return slots
+
+
 class Island:
     """One island's state and the operations the engine applies to it."""
 
@@ -64,8 +78,11 @@ class Island:
         self.reported = set() if reported is None else reported  # failure kinds already printed by this process
         self.config = config
         self.problem = problem
-        self.params = config.island_params(index)
-        self.step = STEPS[config.algorithm]
+        # params["memory"]: the algorithm's own state on this island (saved by state(), restored by restore())
+        self.params = {**config.island_params(index), "memory": {}}
+        self.step = ALGORITHM.resolve(config.algorithm)
+        self.select_emigrants = EMIGRATION.resolve(config.emigration)
+        self.choose_replaced = REPLACEMENT.resolve(config.replacement)
         self.rng = rng
         self.population = []
         self.hof = new_hall_of_fame(problem, config.hall_of_fame)
@@ -161,7 +178,10 @@ class Island:
     def emigrants(self, k):
         """Clones of k individuals chosen by the emigration policy (with this island's stream)."""
         with self.rng.active():
-            chosen = SELECTIONS[self.config.emigration](self.population, k)
+            chosen = list(self.select_emigrants(self.population, k))
+        if len(chosen) > k or not all(hasattr(ind, "fitness") for ind in chosen):
+            raise ValueError(f"emigration {EMIGRATION.spec_of(self.config.emigration)} returned {chosen!r:.200}; "
+                             f"it must return at most {k} individuals of the population: {EMIGRATION.signature}.")
         return [self.problem.clone(ind) for ind in chosen]
 
     def receive(self, immigrants):
@@ -170,7 +190,8 @@ class Island:
         if not immigrants:
             return
         with self.rng.active():
-            slots = REPLACEMENTS[self.config.replacement](self.population, len(immigrants))
+            slots = _slots(self.choose_replaced(self.population, len(immigrants)), len(immigrants),
+                           len(self.population), self.config.replacement)
         for slot, ind in zip(slots, immigrants):
             self.population[slot] = ind
 
@@ -184,9 +205,11 @@ class Island:
         return rows
 
     def state(self):
-        """Everything needed to continue this island exactly where it is (pickled into checkpoints)."""
+        """Everything needed to continue this island exactly where it is (pickled into checkpoints); `memory`
+        is a copy, so the state stays as it was while the island runs on."""
         return {**self.result(), "population": self.population, "gen": self.gen,
-                "py_state": self.rng.py_state, "np_state": self.rng.np_state}
+                "py_state": self.rng.py_state, "np_state": self.rng.np_state,
+                "memory": deepcopy(self.params["memory"])}
 
     def restore(self, state):
         """Continue from `state` (as returned by `state()`) instead of starting a new population."""
@@ -198,6 +221,7 @@ class Island:
         self.first_failures = dict(state["failures"])
         self.eval_seconds, self.step_seconds = state["eval_seconds"], state["step_seconds"]
         self.trials = dict(state.get("trials", {}))
+        self.params["memory"] = deepcopy(state.get("memory", {}))  # older checkpoints have none
         # DEAP keeps `items` best first and `keys` (their fitnesses) ascending; rebuild both as they were.
         self.hof.items = list(state["hof"])
         self.hof.keys = [ind.fitness for ind in reversed(self.hof.items)]

@@ -1,16 +1,17 @@
 """Emigrant selection and replacement policies: small functions on a population and a count.
 
-Selection returns the individuals to send (the caller clones them); replacement returns the indices
-of residents to overwrite.  Multi-objective populations are ordered by Pareto rank, then crowding
-distance (NSGA-II's order); single-objective ones by fitness.  Randomness comes from the global
-`random`, which the engine has set to the island's own stream.
+Selection `select(population, k)` returns the individuals to send (the caller clones them); replacement
+`replace(population, k)` returns the indices of k residents to overwrite.  `hpcevo.registry` names the
+built-in ones (EMIGRATION, REPLACEMENT); a custom policy is any function of that shape.  Multi-objective
+populations are ordered by Pareto rank, then crowding distance (NSGA-II's order); single-objective ones by
+fitness.  Randomness comes from the global `random`, which the engine has set to the island's own stream.
 """
 
 import random
 
 from .nondominated import sort_nondominated
 
-__all__ = ["SELECTIONS", "REPLACEMENTS", "ranked_indices"]
+__all__ = ["ranked_indices", "select_best", "select_random", "select_tournament", "replace_worst", "replace_random"]
 
 
 def ranked_indices(population):
@@ -76,7 +77,3 @@ def replace_worst(population, k):
 def replace_random(population, k):
     """k distinct resident indices drawn uniformly."""
     return random.sample(range(len(population)), k)
-
-
-SELECTIONS = {"best": select_best, "random": select_random, "tournament": select_tournament}
-REPLACEMENTS = {"worst": replace_worst, "random": replace_random}

@@ -1,11 +1,12 @@
 """Migration topologies: pure functions `(n_islands, epoch, rng) -> routes`, routes a list of (src, dst).
 
-A custom topology is any callable with that signature; `check_routes` validates what it returns.
+`hpcevo.registry.TOPOLOGY` names the built-in ones; a custom topology is any callable with that signature, and
+`check_routes` validates what it returns.
 """
 
 import operator
 
-__all__ = ["ring", "random_permutation", "complete", "none", "TOPOLOGIES", "check_routes"]
+__all__ = ["ring", "random_permutation", "complete", "none", "check_routes"]
 
 
 def ring(n_islands, epoch, rng):
@@ -38,11 +39,14 @@ def none(n_islands, epoch, rng):
     return []
 
 
-TOPOLOGIES = {"ring": ring, "random": random_permutation, "complete": complete, "none": none}
-
-
 def check_routes(routes, n_islands, name="topology"):
-    """Return `routes` as a sorted list of int pairs, or raise ValueError saying what is wrong."""
+    """Return `routes` as a sorted list of int pairs, or raise ValueError saying what is wrong.
+
+    `name` is the topology setting (a string, or the function itself) that messages name."""
+    if not isinstance(name, str):
+        from .registry import TOPOLOGY  # here: the registry imports this module
+
+        name = TOPOLOGY.spec_of(name)
     try:
         pairs = [(operator.index(src), operator.index(dst)) for src, dst in routes]
     except (TypeError, ValueError):

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from deap import algorithms, tools
 
-from hpcevo.algorithms import STEPS, step_mu_plus_lambda, step_nsga2, var_and, var_or
+from hpcevo.algorithms import step_mu_plus_lambda, step_nsga2, step_simple, var_and, var_or
 from hpcevo.comm import SerialBackend, World
 from hpcevo.config import load_config
 from hpcevo.engine import run_islands
 from hpcevo.errors import EvaluationError
 from hpcevo.problem import load_problem
 from hpcevo.problems import onemax, rastrigin
+from hpcevo.registry import ALGORITHM
 from hpcevo.rng import island_streams
 
 
@@ -108,7 +109,31 @@ def test_mu_plus_lambda_reproduces_eamupluslambda():
 
 
 def test_steps_registry():
-    assert set(STEPS) == {"simple", "mu_plus_lambda", "nsga2"}
+    assert ALGORITHM.names == ("auto", "simple", "mu_plus_lambda", "nsga2")
+    assert [ALGORITHM.resolve(n) for n in ALGORITHM.names[1:]] == [step_simple, step_mu_plus_lambda, step_nsga2]
+
+
+def step_simple_of_my_own(population, toolbox, params, clone, evaluate):
+    """A user's step: eaSimple's generation, with the memory it sees recorded."""
+    params["memory"].setdefault("keys", sorted(params))
+    return step_simple(population, toolbox, params, clone, evaluate)
+
+
+@pytest.mark.parametrize("algorithm", [step_mu_plus_lambda, "hpcevo.algorithms:step_mu_plus_lambda"])
+def test_custom_step_as_callable_or_import_string(algorithm):
+    """A step given as a function or as 'package.module:function' runs exactly as the built-in name."""
+    settings = {"islands": 2, "population": 12, "generations": 6, "migration_interval": 3, "cxpb": 0.5,
+                "mutpb": 0.3, "seed": 9}
+    builtin, _ = hpcevo_run("rastrigin", {"dimension": 4}, algorithm="mu_plus_lambda", **settings)
+    custom, _ = hpcevo_run("rastrigin", {"dimension": 4}, algorithm=algorithm, **settings)
+    assert custom["rows"] == builtin["rows"]
+    assert custom["migrations"] == builtin["migrations"]
+
+
+def test_custom_step_gets_params_and_private_memory():
+    result, _ = hpcevo_run("onemax", {"length": 12}, algorithm=step_simple_of_my_own, islands=2, population=8,
+                           generations=3, migration_interval=2)
+    assert [st["memory"] for st in result["islands"]] == [{"keys": ["cxpb", "memory", "mutpb", "offspring"]}] * 2
 
 
 # --- variation makes clones ------------------------------------------------------------------------------

@@ -274,13 +274,43 @@ def test_bad_choices_suggest(tmp_path, key, bad, suggestion):
 def test_bad_choice_without_suggestion(tmp_path):
     path = write(tmp_path, 'emigration = "qqqqqq"\n')
     message = error(path)
-    assert "emigration = 'qqqqqq' is not one of best, random, tournament." in message
+    assert message == (f"config file {path}: emigration = 'qqqqqq' is not one of best, random, tournament, nor a "
+                       f"custom 'package.module:function'.")
     assert "Did you mean" not in message
 
 
 def test_custom_topology_and_problem_accepted():
     config = load_config(None, {"topology": "pkg.mod:func", "problem": "pkg.mod:factory"})
     assert config.topology == "pkg.mod:func"
+
+
+def test_plugins_as_import_strings_and_functions():
+    """Each plugin setting takes 'package.module:function' (checked for form, imported when the run starts) or,
+    from Python, the function itself, which config.toml records as 'module:qualname'."""
+    from examples.custom_step import cma_es
+    from examples.custom_topology import hypercube
+
+    strings = {"emigration": "pkg.mod:pick", "replacement": "pkg.mod:slots", "algorithm": "pkg.mod:step"}
+    assert {k: getattr(load_config(None, strings), k) for k in strings} == strings
+    config = load_config(None, {"topology": hypercube, "algorithm": cma_es}, override_kind="keyword")
+    assert config.topology is hypercube and config.algorithm is cma_es
+    recorded = tomllib.loads(config.to_toml())
+    assert (recorded["topology"], recorded["algorithm"]) == ("examples.custom_topology:hypercube",
+                                                             "examples.custom_step:cma_es")
+    # the same text as the import string gives
+    by_string = load_config(None, {"topology": "examples.custom_topology:hypercube"})
+    assert by_string.to_toml() == dataclasses.replace(config, algorithm="auto").to_toml()
+
+
+def test_keyword_overrides_are_named_as_keywords():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"emigration": "bset"}, override_kind="keyword")
+    assert str(info.value) == ("keyword emigration: emigration = 'bset' is not one of best, random, tournament, nor a "
+                               "custom 'package.module:function'. Did you mean \"best\"?")
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"population": 20, "migrants": 30}, override_kind="keyword")
+    assert str(info.value) == ("keyword migrants and keyword population: migrants (30) must be smaller than "
+                               "population (20).")
 
 
 def test_empty_problem(tmp_path):
@@ -424,9 +454,9 @@ def valid_settings(draw):
         "migration_interval": draw(st.integers(1, 100)),
         "migrants": draw(st.integers(0, population - 1)),
         "topology": draw(st.sampled_from(["ring", "random", "complete", "none", "my.mod:topo"])),
-        "emigration": draw(st.sampled_from(["best", "random", "tournament"])),
-        "replacement": draw(st.sampled_from(["worst", "random"])),
-        "algorithm": draw(st.sampled_from(ALGORITHMS)),
+        "emigration": draw(st.sampled_from(["best", "random", "tournament", "my.mod:select"])),
+        "replacement": draw(st.sampled_from(["worst", "random", "my.mod:replace"])),
+        "algorithm": draw(st.sampled_from(ALGORITHMS + ("my.mod:step",))),
         "cxpb": draw(RATE),
         "mutpb": draw(RATE),
         "offspring": draw(st.integers(0, 1000)),
@@ -454,6 +484,7 @@ def scratch(tmp_path_factory):
     return tmp_path_factory.mktemp("config_props")
 
 
+@pytest.mark.slow
 @settings(max_examples=150, **PROPERTY)
 @given(valid_settings())
 def test_valid_settings_always_load(scratch, drawn):

@@ -7,8 +7,6 @@ import pytest
 from deap import base
 
 from hpcevo.policies import (
-    REPLACEMENTS,
-    SELECTIONS,
     ranked_indices,
     replace_random,
     replace_worst,
@@ -17,6 +15,7 @@ from hpcevo.policies import (
     select_tournament,
 )
 from hpcevo.problems.common import creator_class
+from hpcevo.registry import EMIGRATION, REPLACEMENT
 
 FitMin = creator_class("PolicyTestFitMin", base.Fitness, weights=(-1.0,))
 FitMax = creator_class("PolicyTestFitMax", base.Fitness, weights=(1.0,))
@@ -245,5 +244,49 @@ def test_tournament_two_objectives_prefers_first_front(restore_random):
 
 
 def test_registries():
-    assert SELECTIONS == {"best": select_best, "random": select_random, "tournament": select_tournament}
-    assert REPLACEMENTS == {"worst": replace_worst, "random": replace_random}
+    assert EMIGRATION.names == ("best", "random", "tournament")
+    assert [EMIGRATION.resolve(n) for n in EMIGRATION.names] == [select_best, select_random, select_tournament]
+    assert REPLACEMENT.names == ("worst", "random")
+    assert [REPLACEMENT.resolve(n) for n in REPLACEMENT.names] == [replace_worst, replace_random]
+
+
+# --- custom policies: callables and import strings ------------------------------------------------------
+
+
+def random_emigrants(population, k):
+    """A user's own policy: the built-in random selection, seen through a function of its own."""
+    return select_random(population, k)
+
+
+def _serial_run(**settings):
+    from hpcevo.comm import SerialBackend, World
+    from hpcevo.config import load_config
+    from hpcevo.engine import run_islands
+    from hpcevo.problem import load_problem
+
+    config = load_config(None, {"problem": "onemax", "problem_options": {"length": 16}, "islands": 3,
+                                "population": 10, "generations": 6, "migration_interval": 2, "migrants": 3,
+                                "algorithm": "simple", "progress": False, "seed": 4, **settings},
+                         override_kind="keyword")
+    problem = load_problem(config.problem, config.problem_options, config.algorithm)
+    backend = SerialBackend(World())
+    with backend.serving(problem, config.chunksize) as evaluator:
+        results = run_islands(config, problem, backend, evaluator)
+    return [[list(ind) for ind in st["population"]] for st in results["islands"]], results["migrations"]
+
+
+def test_custom_policies_draw_from_the_island_stream():
+    """A callable or an import string in place of a built-in name gives the same run: the custom policy draws
+    from the island's own stream, as the built-in does."""
+    builtin = _serial_run(emigration="random", replacement="random")
+    assert _serial_run(emigration=random_emigrants, replacement=replace_random) == builtin
+    assert _serial_run(emigration=f"{__name__}:random_emigrants", replacement="hpcevo.policies:replace_random") == \
+        builtin
+    assert _serial_run(emigration="best", replacement="random") != builtin
+
+
+def test_custom_policy_specs_resolve():
+    assert EMIGRATION.resolve(f"{__name__}:random_emigrants") is random_emigrants
+    assert REPLACEMENT.resolve("hpcevo.policies:replace_worst") is replace_worst
+    assert EMIGRATION.spec_of(random_emigrants) == f"{__name__}:random_emigrants"
+    assert EMIGRATION.spec_of(select_tournament) == "tournament"

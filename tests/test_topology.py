@@ -7,8 +7,9 @@ import pytest
 from hpcevo.comm import island_block
 from hpcevo.engine import resolve_topology, route_migrants
 from hpcevo.errors import ProblemError
+from hpcevo.registry import TOPOLOGY
 from hpcevo.rng import epoch_rng
-from hpcevo.topology import TOPOLOGIES, check_routes, complete, none, random_permutation, ring
+from hpcevo.topology import check_routes, complete, none, random_permutation, ring
 
 # --- built-in topologies, written out by hand ------------------------------------------------------
 
@@ -47,7 +48,8 @@ def test_none_routes(n):
 
 
 def test_registry_names():
-    assert TOPOLOGIES == {"ring": ring, "random": random_permutation, "complete": complete, "none": none}
+    assert TOPOLOGY.names == ("ring", "random", "complete", "none")
+    assert [TOPOLOGY.resolve(name) for name in TOPOLOGY.names] == [ring, random_permutation, complete, none]
     assert resolve_topology("ring") is ring
     assert resolve_topology("random") is random_permutation
     assert resolve_topology("tests.support.factories:star")(4, 0, None) == [(1, 0), (2, 0), (3, 0)]
@@ -202,3 +204,19 @@ def test_island_block_covers_every_island_once(n):
         sizes = [len(block) for block in blocks]
         assert max(sizes) - min(sizes) <= 1
         assert min(sizes) >= 1
+
+
+# --- custom topologies as callables -------------------------------------------------------------------------
+
+
+def one_way(n_islands, epoch, rng):
+    """Everyone sends to island 0 (itself included, which check_routes refuses)."""
+    return [(i, 0) for i in range(n_islands)]
+
+
+def test_callable_topology_resolves_and_is_named_in_route_errors():
+    assert resolve_topology(one_way) is one_way
+    with pytest.raises(ValueError, match=rf"^{__name__}:one_way returned route \(0, 0\): an island cannot send"):
+        check_routes(one_way(3, 0, None), 3, one_way)
+    assert TOPOLOGY.spec_of(one_way) == f"{__name__}:one_way"
+    assert TOPOLOGY.spec_of(random_permutation) == "random"
