@@ -411,7 +411,7 @@ def section_migration(size, cli, shares):
                                                                           ranks=4)}, reps)
         modes = [("serial", 2, 1, shares[label]["serial"]), ("mpiexec -n 2", 2, 2, shares[label]["mpiexec -n 2"]),
                  ("mpiexec -n 4", 4, 4, res["mpiexec -n 4"])]
-        for mode, islands, ranks, runs in modes:
+        for mode, islands, _ranks, runs in modes:
             values = [r["migration_share"] for r in runs]
             share = median(values)
             spread = f"{min(values) * 100:.2f}-{max(values) * 100:.2f}%" if len(values) > 1 else ""

@@ -196,7 +196,7 @@ def shares_text(size, weak, strong, rpi_runs):
 # -- the micro-benchmark (section 4), run under mpiexec ------------------------------------------------
 
 def payloads(pop, gens=10, index=0):
-    """Real engine payloads from one evolved Rastrigin-30 island: (gathered tuple, emigrants, island state)."""
+    """Real engine payloads from one evolved Rastrigin-30 island: (an EpochReport, emigrants, island state)."""
     from hpcevo.comm import SerialBackend, World
     from hpcevo.config import load_config
     from hpcevo.island import Island
@@ -211,9 +211,12 @@ def payloads(pop, gens=10, index=0):
     with SerialBackend(World()).serving(problem, config.chunksize) as evaluator:
         island.start(evaluator)
         island.evolve(gens, evaluator)
+    from hpcevo.messages import EpochReport
+
     emigrants = island.emigrants(MIGRANTS)
-    gathered = ({index: emigrants}, {index: (island.best(), island.evaluations)}, 0.5, None)
-    return gathered, emigrants, island.state()
+    report = EpochReport({index: emigrants}, {index: (island.best(), island.evaluations)}, 0.5, None,
+                         {index: island.take_rows()})
+    return report, emigrants, island.state()
 
 
 def ring(n):
@@ -224,34 +227,31 @@ def child_comm(spec):
     """Body of `--child-comm SPEC` on every rank: time each collective; rank 0 prints JSON."""
     from mpi4py import MPI
 
-    from hpcevo.engine import route_migrants
+    from hpcevo.comm import MPIBackend, World
+    from hpcevo.messages import Decision
+    from hpcevo.migration import ViaRoot
 
     comm = MPI.COMM_WORLD
     rank, n = comm.Get_rank(), comm.Get_size()
     gathered, emigrants, state = payloads(spec["pop"], index=rank)
-    decision = (None, False)
-    incoming = [({(i + 1) % n: emigrants}, decision) for i in range(n)] if rank == 0 else None
+    decision = Decision({(rank + 1) % n: emigrants})
+    incoming = [Decision({(i + 1) % n: emigrants}) for i in range(n)] if rank == 0 else None
+    backend, scheme = MPIBackend(World(comm), 1), ViaRoot()
 
-    def exchange():
-        parts = comm.gather(gathered, root=0)
-        items = None
-        if rank == 0:
-            outgoing = {k: v for g in parts for k, v in g[0].items()}
-            routed, _ = route_migrants(outgoing, ring(n), 0)
-            items = [({i: routed.get(i, []) for i in g[0]}, decision) for g in parts]
-        return comm.scatter(items, root=0)
+    def exchange():  # the engine's own epoch exchange: gather of reports, routing, decision, scatter
+        return scheme.exchange(backend, 0, gathered, lambda: ring(n), lambda reports: (None, False))
 
     ops = {
         "barrier": comm.Barrier,
-        "bcast": lambda: comm.bcast(decision if rank == 0 else None, root=0),
+        "bcast": lambda: comm.bcast((None, False) if rank == 0 else None, root=0),
         "gather": lambda: comm.gather(gathered, root=0),
         "scatter": lambda: comm.scatter(incoming, root=0),
         "exchange": exchange,
         "gather_state": lambda: comm.gather([state], root=0),
     }
     sizes = {"gather": len(pickle.dumps(gathered, pickle.HIGHEST_PROTOCOL)),
-             "scatter": len(pickle.dumps(({1: emigrants}, decision), pickle.HIGHEST_PROTOCOL)),
-             "bcast": len(pickle.dumps(decision, pickle.HIGHEST_PROTOCOL)),
+             "scatter": len(pickle.dumps(decision, pickle.HIGHEST_PROTOCOL)),
+             "bcast": len(pickle.dumps((None, False), pickle.HIGHEST_PROTOCOL)),
              "gather_state": len(pickle.dumps([state], pickle.HIGHEST_PROTOCOL))}
     result = {}
     for name, op in ops.items():
@@ -285,7 +285,8 @@ def rank0_cpu(size):
     """Rank 0's own CPU per epoch and per checkpoint for N islands, in this process (no MPI): unpickling what
     the gather brings, routing, pickling what the scatter sends; unpickling N states, pickling the merged
     checkpoint and hashing it.  Returns ({N: seconds by step}, payload bytes)."""
-    from hpcevo.engine import route_migrants
+    from hpcevo.messages import Decision
+    from hpcevo.migration import route_migrants
 
     gathered, emigrants, state = payloads(size["payload_pop"])
     one = pickle.dumps(gathered, pickle.HIGHEST_PROTOCOL)
@@ -300,9 +301,9 @@ def rank0_cpu(size):
             t0 = time.perf_counter()
             parts = [pickle.loads(b) for b in blobs]
             t1 = time.perf_counter()
-            outgoing = {i: parts[i][0][0] for i in range(n)}  # every copy says island 0: re-key them
+            outgoing = {i: parts[i].outgoing[0] for i in range(n)}  # every copy says island 0: re-key them
             routed, _ = route_migrants(outgoing, ring(n), 0)
-            items = [({i: routed.get(i, [])}, (None, False)) for i in range(n)]
+            items = [Decision({i: routed.get(i, [])}, None, False) for i in range(n)]
             t2 = time.perf_counter()
             sent = [pickle.dumps(item, pickle.HIGHEST_PROTOCOL) for item in items]
             t3 = time.perf_counter()
@@ -321,10 +322,11 @@ def rank0_cpu(size):
 
 
 def trading_payload_bytes():
-    """Bytes of one trading leader's gathered tuple (5 random strategy trees) and of 100 trees, or None."""
+    """Bytes of one trading leader's EpochReport (5 random strategy trees) and of 100 trees, or None."""
     try:
         import random
 
+        from hpcevo.messages import EpochReport
         from hpcevo.problem import load_problem
 
         problem = load_problem("trading", {}, "nsga2", "penalize")
@@ -332,7 +334,7 @@ def trading_payload_bytes():
         trees = problem.toolbox.population(100)
         for tree in trees:
             tree.fitness.values = (0.5, 0.2, 0.5)
-        gathered = ({0: trees[:MIGRANTS]}, {0: ((0.5, -0.2, 0.5), 1000)}, 0.5, None)
+        gathered = EpochReport({0: trees[:MIGRANTS]}, {0: ((0.5, -0.2, 0.5), 1000)}, 0.5, None)
         return len(pickle.dumps(gathered, pickle.HIGHEST_PROTOCOL)), len(pickle.dumps(trees, pickle.HIGHEST_PROTOCOL))
     except Exception as exc:  # noqa: BLE001 - only a note in the model
         log(f"trading payload not measured: {exc}")
@@ -416,7 +418,7 @@ def model_text(size, comm, cpu, cpu_bytes, trading_bytes, weak):
             f"`checkpoint_every` epochs, and always at the end) gathers every island's full state (population, "
             f"logbook rows, hall of fame, random states) to rank 0, which alone pickles, hashes and writes the one "
             f"checkpoint file and the result files.\n\n"
-            f"Rank 0's own CPU for N islands (measured in one process, no MPI; ms): unpickling N gathered tuples, "
+            f"Rank 0's own CPU for N islands (measured in one process, no MPI; ms): unpickling N gathered reports, "
             f"routing, pickling N scatter items; for a checkpoint, unpickling N island states "
             f"({cpu_bytes['state']:,} bytes each, population {size['payload_pop']}) and pickling + SHA-256 of the "
             f"merged state.\n\n")

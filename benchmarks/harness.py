@@ -48,7 +48,7 @@ def pick_size(sizes, args):
 
 def utc_now():
     """The current time as the header's Date line shows it."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+    return datetime.datetime.now(datetime.UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
 
 
 # -- processes and the CPU ---------------------------------------------------------------------------

@@ -124,11 +124,33 @@ def build_parser():
 
 
 def _problems():
+    """Each built-in problem, its description, then its options with their defaults, read from the factory's
+    signature (so the listing cannot drift from the code); defaults are written as in a TOML config."""
+    import inspect
+    import textwrap
+
+    import tomli_w
+
+    from .problem import factory_options
     from .problems import BUILTIN
 
+    def option(key, default):
+        if default is inspect.Parameter.empty:
+            return f"{key} (required)"
+        if isinstance(default, (int, float, str, bool)):
+            return f"{key}={tomli_w.dumps({'v': default})[4:].strip()}"
+        return f"{key}={default!r}"
+
+    def fill(text, first, rest):
+        return textwrap.fill(text, 100, initial_indent=first, subsequent_indent=rest, break_long_words=False,
+                             break_on_hyphens=False)
+
     width = max(map(len, BUILTIN))
-    for name, (_, description) in BUILTIN.items():
-        print(f"{name:<{width}}  {description}")
+    indent = " " * (width + 2)
+    for name, (factory, description) in BUILTIN.items():
+        print(fill(description, f"{name:<{width}}  ", indent))
+        options = ", ".join(option(key, default) for key, default in factory_options(factory) or ())
+        print(fill(f"options: {options or 'none'}", indent, indent + "  "))
     return 0
 
 
@@ -160,8 +182,10 @@ def main(argv=None):
 
         return run(args.config, overrides, resume=args.resume)
     except UserError as exc:
-        if _rank_hint() == 0:
-            print(f"hpcevo: error: {exc}", file=sys.stderr)
+        if _rank_hint() == 0:  # every rank raised the same error: one prints it
+            rank = getattr(exc, "rank", 0)
+            where = f" (on rank {rank})" if rank else ""
+            print(f"hpcevo: error{where}: {exc}", file=sys.stderr, flush=True)
         return exc.exit_status
     except SystemExit:
         raise

@@ -5,16 +5,20 @@ process, `MPIBackend` gives each group leader its block of islands and its group
 Both expose the same methods, which is how results are proven identical across launch modes.
 """
 
+from __future__ import annotations
+
 import os
 import socket
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from .errors import WorldError
 from .evaluation import evaluate_one, evaluate_remote, install_local
 
-__all__ = ["World", "detect_world", "SerialBackend", "MPIBackend", "island_block"]
+__all__ = ["World", "detect_world", "Backend", "SerialBackend", "MPIBackend", "island_block"]
 
 _ABORT_GRACE_SECONDS = 0.5
 _STOP_TAG = 75
@@ -65,11 +69,15 @@ class World:
         return MPIBackend(self, ranks_per_island)
 
 
-def detect_world():
-    """The MPI world; refuses a single-process world when a launcher started several tasks."""
+def detect_world(comm=None):
+    """The processes of this run: `comm` (an mpi4py communicator; default MPI.COMM_WORLD).
+
+    Refuses a single-process world when a launcher started several tasks."""
     from mpi4py import MPI
 
-    world = World(MPI.COMM_WORLD)
+    world = World(MPI.COMM_WORLD if comm is None else comm)
+    if comm is not None:
+        return world
     if world.size == 1:
         for var in _LAUNCHER_SIZE_VARS:
             value = os.environ.get(var, "1")
@@ -79,6 +87,32 @@ def detect_world():
                     f"run the whole search alone. Launch with an MPI that matches mpi4py's (e.g. `srun --mpi=pmi2` "
                     f"or that MPI's own mpiexec, not `srun --mpi=none`), or start a single task.")
     return world
+
+
+class Backend(Protocol):
+    """What the engine needs of a launch mode: which islands this process hosts, the leaders' collectives,
+    the stop channel and an evaluator.  `SerialBackend` and `MPIBackend` are the two implementations."""
+
+    world: World
+    n_groups: int
+    is_root: bool
+
+    def island_ids(self, n_islands: int) -> list[int]: ...
+
+    def leader_islands(self, n_islands: int) -> list[list[int]]: ...
+
+    def leader_ranks(self) -> list[int]: ...
+
+    def gather(self, obj: Any) -> list | None: ...
+
+    def scatter(self, items: list | None) -> Any: ...
+
+    def notify_stop(self, reason: str) -> None: ...
+
+    def poll_stops(self) -> list[str]: ...
+
+    def serving(self, problem, chunksize: int, timeout: float = 0.0) -> AbstractContextManager[
+            Callable[[list], list] | None]: ...
 
 
 def _in_process(problem, where):

@@ -1,40 +1,82 @@
-"""The island-model loop: evolve each hosted island for an epoch, migrate through rank 0, repeat.
+"""The island-model loop: evolve each hosted island for an epoch, exchange migrants, repeat.
 
-Runs unchanged on the serial backend and on MPI group leaders; only the backend differs.
+Runs unchanged on the serial backend and on MPI group leaders; only the backend differs.  How migrants
+and rank 0's decisions travel is the migration scheme's business (`hpcevo.migration`); where records and
+checkpoints go is the run sink's (`hpcevo.rundir`).
 """
 
+from __future__ import annotations
+
 import math
-import pickle
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .island import Island
-from .problem import import_object
+from .messages import EpochReport
+from .migration import MigrationScheme, ViaRoot, route_migrants
 from .rng import epoch_rng, island_streams
 from .stopping import StopFlag
-from .topology import TOPOLOGIES, check_routes
+from .topology import check_routes
 
-__all__ = ["run_islands", "resolve_topology", "route_migrants", "Control"]
+__all__ = ["run_islands", "resolve_topology", "route_migrants", "Control", "RunSink", "MemorySink",
+           "epoch_length"]
 
 
 def resolve_topology(spec):
     """A topology callable from a built-in name or a 'package.module:function'."""
-    return TOPOLOGIES[spec] if spec in TOPOLOGIES else import_object(spec, "topology")
+    from .registry import TOPOLOGY
+
+    return TOPOLOGY.resolve(spec)
 
 
-def route_migrants(outgoing, routes, epoch):
-    """Deliver emigrants along `routes`; returns (incoming per island, migration records)."""
-    incoming, records = {}, []
-    for src, dst in routes:
-        migrants = outgoing[src]
-        if not migrants:
-            continue
-        incoming.setdefault(dst, []).extend(migrants)
-        best = max(migrants, key=lambda ind: ind.fitness.wvalues)
-        records.append({"epoch": epoch, "src": src, "dst": dst, "count": len(migrants),
-                        "best_fitness": ";".join(repr(float(v)) for v in best.fitness.values)})
-    return incoming, records
+def epoch_length(config, done):
+    """Generations of the epoch that starts after `done`: epochs end at multiples of migration_interval (and
+    at the last generation), so extending a finished run continues the same epochs an uninterrupted run has."""
+    return min(config.migration_interval - done % config.migration_interval, config.generations - done)
+
+
+class RunSink(Protocol):
+    """Where rank 0 puts what a run produces while it runs (a run folder, or memory)."""
+
+    def record(self, epoch: int, rows: list[dict], migrations: list[dict], seconds: float) -> None:
+        """One epoch's logbook rows (island order within each generation) and migration records."""
+
+    def checkpoint(self, state: dict) -> None:
+        """A consistent state of every island (periodic, on a stop, and at the end)."""
+
+    def progress(self, results: dict) -> None:
+        """The results so far, after a periodic checkpoint."""
+
+
+class MemorySink:
+    """Keeps the logbook rows, migration records and epoch times in memory (library use and tests); a run
+    folder streams them to its files instead, so nothing grows with the run's length."""
+
+    def __init__(self):
+        self.rows, self.migrations, self.epoch_seconds = [], [], []
+
+    def record(self, epoch, rows, migrations, seconds):
+        self.rows.extend(rows)
+        self.migrations.extend(migrations)
+        self.epoch_seconds.append(seconds)
+
+    def checkpoint(self, state):
+        pass
+
+    def progress(self, results):
+        pass
+
+    def attach(self, results):
+        """Add the kept records to `results`, and each island's own rows to its entry."""
+        for entry in results["islands"]:
+            entry["rows"] = [row for row in self.rows if row["island"] == entry["index"]]
+        results.update(rows=self.rows, migrations=self.migrations, epoch_seconds=self.epoch_seconds)
+        return results
+
+
+MemoryRecord = MemorySink  # the earlier name
 
 
 class _Clock:
@@ -52,41 +94,19 @@ class _Clock:
 
 @dataclass
 class Control:
-    """How a run starts and stops: resume state, checkpoint writer, stop flag and wall-time budget.
+    """How a run starts and stops: resume state, where its records go, stop flag and wall-time budget.
 
     `resume` is the checkpoint state on rank 0 (None elsewhere); `resuming` is known on every rank.
-    `checkpoint(state)`, `progress(results)` (outputs so far, after a periodic checkpoint) and
-    `record(epoch, logbook_rows, migration_records, seconds)` (once per epoch) run on rank 0 only.
-    `started` is when the process began (perf_counter).
+    `sink` receives records and checkpoints on rank 0 (a MemorySink when None); `scheme` exchanges
+    migrants (ViaRoot when None); `started` is when the process began (perf_counter).
     """
 
     stop: StopFlag = field(default_factory=StopFlag)
     resuming: bool = False
-    resume: dict = None
-    checkpoint: object = None
-    progress: object = None
-    record: object = None
+    resume: dict | None = None
+    sink: RunSink | None = None
+    scheme: MigrationScheme | None = None
     started: float = field(default_factory=time.perf_counter)
-
-
-class MemoryRecord:
-    """Keeps the logbook rows, migration records and epoch times in memory (library use and tests); a run
-    streams them to its folder instead (`output.RunFiles`), so nothing grows with the run's length."""
-
-    def __init__(self):
-        self.rows, self.migrations, self.epoch_seconds = [], [], []
-
-    def __call__(self, epoch, rows, migrations, seconds):
-        self.rows.extend(rows)
-        self.migrations.extend(migrations)
-        self.epoch_seconds.append(seconds)
-
-    def attach(self, results):
-        """Add the kept records to `results`, and each island's own rows to its entry."""
-        for entry in results["islands"]:
-            entry["rows"] = [row for row in self.rows if row["island"] == entry["index"]]
-        results.update(rows=self.rows, migrations=self.migrations, epoch_seconds=self.epoch_seconds)
-        return results
 
 
 def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=None):
@@ -100,77 +120,97 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
     n = config.islands
     streams = island_streams(config.seed, n)
     topology = resolve_topology(config.topology)
+    scheme = control.scheme or ViaRoot()
     reported = set()  # each kind of evaluation failure is printed once per process, not once per island
     islands = [Island(i, config, problem, streams[i], reported) for i in backend.island_ids(n)]
-    record = control.record or MemoryRecord()
+    sink = control.sink if control.sink is not None else MemorySink()
+    session_epochs = []
+    pending = False
     if control.resuming:
         items = None
         if backend.is_root:
-            by_index = {st["index"]: st for st in control.resume["islands"]}
-            items = [(control.resume["epoch"], [by_index[i] for i in ids]) for ids in backend.leader_islands(n)]
-            clock.base_evals = sum(st["evaluations"] for st in control.resume["islands"])
-        epoch, states = backend.scatter(items)
+            saved = control.resume
+            by_index = {st["index"]: st for st in saved["islands"]}
+            # a run that ended at an epoch boundary skipped that epoch's migration: an extension does it first
+            pending = saved.get("pending_migration", False) and saved["generation"] < config.generations
+            items = [(saved["generation"], pending, [by_index[i] for i in ids]) for ids in backend.leader_islands(n)]
+            clock.base_evals = sum(st["evaluations"] for st in saved["islands"])
+        done, pending, states = backend.scatter(items)
         for island, island_state in zip(islands, states):
             island.restore(island_state)
-        done = control.resume["generation"] if backend.is_root else islands[0].gen
     else:
         for island in islands:
             island.start(evaluator)
-        epoch = done = 0
-    session_epochs = []
+        done = 0
     stopped = None
+
+    def exchange(epoch, migrate, last, compute, rows):
+        outgoing = {island.index: island.emigrants(config.migrants) if migrate else [] for island in islands}
+        report = EpochReport(outgoing, {island.index: (island.best(), island.evaluations) for island in islands},
+                             compute, control.stop.reason and f"{control.stop.reason} on {backend.world.where}",
+                             rows)
+
+        def routes():
+            return check_routes(topology(n, epoch, epoch_rng(config.seed, epoch)), n, config.topology)
+
+        def decide(reports):
+            if last:
+                return None, False
+            return _decide(config, backend, reports, control, clock, epoch, done, session_epochs)
+
+        result = scheme.exchange(backend, epoch, report, routes, decide)
+        for island in islands:
+            island.receive(result.decision.incoming.get(island.index, []))
+        return result
+
+    if pending:  # the migration an uninterrupted run made at this generation
+        epoch = done // config.migration_interval - 1
+        result = exchange(epoch, True, True, 0.0, {})
+        if backend.is_root:
+            sink.record(epoch, [], result.records, None)
     while done < config.generations:
         t_epoch = time.perf_counter()
-        gens = min(config.migration_interval, config.generations - done)
+        epoch = done // config.migration_interval
+        gens = epoch_length(config, done)
         for island in islands:
             island.evolve(gens, evaluator)
         done += gens
         t0 = time.perf_counter()
-        compute = t0 - t_epoch
         last = done >= config.generations
-        migrate = not last and config.migrants > 0
-        outgoing = {island.index: island.emigrants(config.migrants) if migrate else [] for island in islands}
-        status = {island.index: (island.best(), island.evaluations) for island in islands}
-        asked = control.stop.reason and f"{control.stop.reason} on {backend.world.where}"
-        rows = {island.index: island.take_rows() for island in islands}
-        gathered = backend.gather((outgoing, status, compute, asked, rows))
-        per_leader = None
-        if backend.is_root:
-            routes = topology(n, epoch, epoch_rng(config.seed, epoch)) if migrate else []
-            per_leader, records = _route_on_root(gathered, check_routes(routes, n, config.topology), epoch)
-            decision = (None, False) if last else _decide(config, backend, gathered, control, clock, epoch, done,
-                                                         session_epochs)
-            per_leader = [(incoming, decision) for incoming in per_leader]
-            if backend.n_groups == 1:  # no message was sent: copy as a message would, so every launch mode is alike
-                per_leader = pickle.loads(pickle.dumps(per_leader, pickle.HIGHEST_PROTOCOL))
-        mine, (stop_reason, checkpoint_now) = backend.scatter(per_leader)
-        for island in islands:
-            island.receive(mine.get(island.index, []))
+        boundary = done % config.migration_interval == 0
+        migrate = not last and boundary and config.migrants > 0
+        result = exchange(epoch, migrate, last, t0 - t_epoch,
+                          {island.index: island.take_rows() for island in islands})
         spent = time.perf_counter() - t0
         if backend.is_root:
             # Rank 0's gather also waits for the slowest leader's epoch: count that as load imbalance.
-            wait = max(0.0, min(spent, max(g[2] for g in gathered) - compute))
+            wait = max(0.0, min(spent, max(r.compute_seconds for r in result.reports) - (t0 - t_epoch)))
             clock.waiting += wait
             clock.migration += spent - wait
         session_epochs.append(time.perf_counter() - t_epoch)
-        if backend.is_root:  # logbook rows in island order within the epoch, the same in every launch mode
-            by_island = {k: v for g in gathered for k, v in g[4].items()}
-            record(epoch, [row for i in sorted(by_island) for row in by_island[i]], records, session_epochs[-1])
-        epoch += 1
         clock.epochs_run += 1
         if backend.is_root:
-            statuses = {k: v for g in gathered for k, v in g[1].items()}
-            _progress(config, problem.weights, epoch, done, statuses, clock, out)
-        if stop_reason:
-            stopped = stop_reason
+            sink.record(epoch, _rows_in_order(result.reports), result.records, session_epochs[-1])
+            statuses = {k: v for r in result.reports for k, v in r.status.items()}
+            _progress(config, problem.weights, epoch + 1, done, statuses, clock, out)
+        if result.decision.stop_reason:
+            stopped = result.decision.stop_reason
             break
-        if checkpoint_now:
-            _checkpoint(backend, islands, control, clock, done, epoch, final=False)
-    state = _checkpoint(backend, islands, control, clock, done, epoch, final=True)
+        if result.decision.checkpoint_now:
+            _checkpoint(backend, islands, config, sink, clock, done, final=False)
+    pending = done >= config.generations and done % config.migration_interval == 0 and config.migrants > 0
+    state = _checkpoint(backend, islands, config, sink, clock, done, final=True, pending=pending)
     if not backend.is_root:
         return None
     results = _results(state, clock, stopped)
-    return record.attach(results) if isinstance(record, MemoryRecord) else results
+    return sink.attach(results) if isinstance(sink, MemorySink) else results
+
+
+def _rows_in_order(reports):
+    """An epoch's logbook rows by generation, then island: the order an uninterrupted run writes, whatever
+    the hosts and however the run was split into sessions."""
+    rows = [row for r in reports for island_rows in r.rows.values() for row in island_rows]
+    return sorted(rows, key=lambda row: (row["gen"], row["island"]))
 
 
 def _results(state, clock, stopped):
@@ -181,13 +221,13 @@ def _results(state, clock, stopped):
             "session_evaluations": sum(st["evaluations"] for st in state["islands"]) - clock.base_evals}
 
 
-def _decide(config, backend, gathered, control, clock, epoch, done, session_epochs):
+def _decide(config, backend, reports, control, clock, epoch, done, session_epochs):
     """Rank 0, after an epoch that is not the last: (stop reason or None, write a checkpoint now?).
 
     `epoch` is the index of the epoch just run (0-based)."""
     mine = [f"{control.stop.reason} on {backend.world.where}"] if control.stop.reason else []
     # leaders report in the gather, every rank also through the stop channel: name each rank once
-    requests = list(dict.fromkeys(mine + [g[3] for g in gathered if g[3]] + backend.poll_stops()))
+    requests = list(dict.fromkeys(mine + [r.stop_request for r in reports if r.stop_request] + backend.poll_stops()))
     if requests:
         return requests[0] + (f" (and {len(requests) - 1} more rank(s))" if len(requests) > 1 else ""), True
     if config.stop_after and done >= config.stop_after:
@@ -203,30 +243,24 @@ def _decide(config, backend, gathered, control, clock, epoch, done, session_epoc
     return None, bool(every) and (epoch + 1) % every == 0
 
 
-def _checkpoint(backend, islands, control, clock, done, epoch, final):
-    """Gather every island's state to rank 0 and (there) write the checkpoint; returns the state on rank 0.
+def _checkpoint(backend, islands, config, sink, clock, done, final, pending=False):
+    """Gather every island's state to rank 0 and (there) hand it to the sink; returns the state on rank 0.
 
-    On a periodic checkpoint `control.progress(results)` also writes the results so far (a run in progress)."""
+    `pending`: the run ended at an epoch boundary without that epoch's migration (an extension makes it).
+    On a periodic checkpoint the sink also gets the results so far (a run in progress)."""
     t0 = time.perf_counter()
     parts = backend.gather([island.state() for island in islands])
     if not backend.is_root:
         return None
     merged = sorted((st for part in parts for st in part), key=lambda st: st["index"])
-    state = {"generation": done, "epoch": epoch, "islands": merged}
-    if control.checkpoint is not None:
-        control.checkpoint(state)
+    state = {"generation": done, "epoch": -(-done // config.migration_interval), "islands": merged,
+             "pending_migration": pending}
+    sink.checkpoint(state)
     clock.last_checkpoint = time.perf_counter() - t0
     clock.checkpoint += clock.last_checkpoint
-    if not final and control.progress is not None:
-        control.progress(_results(state, clock, None))
+    if not final:
+        sink.progress(_results(state, clock, None))
     return state
-
-
-def _route_on_root(gathered, routes, epoch):
-    """Rank 0: route every leader's emigrants; returns (what each leader receives, migration records)."""
-    all_out = {k: v for g in gathered for k, v in g[0].items()}
-    incoming, records = route_migrants(all_out, routes, epoch)
-    return [{i: incoming.get(i, []) for i in g[0]} for g in gathered], records
 
 
 def _progress(config, weights, epoch, done, statuses, clock, out):
@@ -238,7 +272,7 @@ def _progress(config, weights, epoch, done, statuses, clock, out):
     bests = [b for b, _ in statuses.values() if b is not None]
     best = max(bests) if bests else None
     shown = "n/a" if best is None else "/".join(f"{w / wt:.6g}" for w, wt in zip(best, weights))
-    epochs = epoch + math.ceil((config.generations - done) / config.migration_interval)
+    epochs = math.ceil(config.generations / config.migration_interval)
     per_epoch = elapsed / max(1, clock.epochs_run)
     eta = per_epoch * (epochs - epoch)
     print(f"epoch {epoch}/{epochs}  gen {done}/{config.generations}  best {shown}  evals/s {evals / elapsed:,.0f}  "

@@ -86,8 +86,8 @@ def readable(ind, toolbox=None):
 
 def _hof_json(hof, weights, toolbox):
     entries = []
-    for rank, ind in enumerate(hof):
-        entries.append({"rank": rank, "island": getattr(ind, "_hpcevo_island", None),
+    for position, ind in enumerate(hof):  # position 0 = best
+        entries.append({"position": position, "island": getattr(ind, "_hpcevo_island", None),
                         "fitness": [float(v) for v in ind.fitness.values], "individual": readable(ind, toolbox)})
     return json.dumps({"weights": list(weights), "individuals": entries}, indent=1) + "\n"
 
@@ -125,8 +125,9 @@ class RunFiles:
     def __call__(self, epoch, rows, migrations, seconds):
         self.handles["logbook.csv"].write(csv_text(rows, self.columns, header=False))
         self.handles["migrations.csv"].write(csv_text(migrations, MIGRATION_COLUMNS, header=False))
-        self.handles["timings.csv"].write(csv_text([{"epoch": epoch, "seconds": seconds}], TIMING_COLUMNS,
-                                                   header=False))
+        if seconds is not None:  # None: a resumed run's first exchange, the migration its last epoch skipped
+            self.handles["timings.csv"].write(csv_text([{"epoch": epoch, "seconds": seconds}], TIMING_COLUMNS,
+                                                       header=False))
 
     def sync(self):
         """Flush and fsync every log; returns what a checkpoint records of them: {name: [length, tail]}."""

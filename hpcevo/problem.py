@@ -7,11 +7,14 @@ A factory returns a plain `deap.base.Toolbox` with `individual` or `population`,
 import copy
 import difflib
 import importlib
+import importlib.util
 import inspect
 import math
 import operator
+import os
 import pickle
 import random
+import sys
 import traceback
 from dataclasses import dataclass
 
@@ -55,13 +58,15 @@ class Problem:
         return [self.toolbox.individual() for _ in range(n)]
 
 
-def import_object(spec, what):
-    """Import `package.module:attribute`, or raise ProblemError naming what failed and how to fix it."""
+def import_object(spec, what, toolbox_ok=False):
+    """Import `package.module:attribute`, or raise ProblemError naming what failed and how to fix it.
+
+    `toolbox_ok`: the attribute may be a deap.base.Toolbox object rather than a callable."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ProblemError(f"{what} {spec!r} must have the form 'package.module:function'.")
     try:
-        module = importlib.import_module(module_name)
+        module = _main_if_same(module_name) or importlib.import_module(module_name)
     except Exception as exc:  # the user's module may raise anything at import time
         raise ProblemError(f"{what} {spec!r}: importing module {module_name!r} failed with "
                            f"{type(exc).__name__}: {exc}. Check that it is on PYTHONPATH on every node "
@@ -75,10 +80,31 @@ def import_object(spec, what):
             hint = f' Did you mean "{module_name}:{close[0]}"?' if close else ""
             raise ProblemError(f"{what} {spec!r}: module {module_name!r} has no attribute {attr!r}.{hint}")
         obj = getattr(obj, part)
-    if not callable(obj):
+    if not callable(obj) and not (toolbox_ok and isinstance(obj, base.Toolbox)):
+        also = " or a deap.base.Toolbox" if toolbox_ok else ""
         raise ProblemError(f"{what} {spec!r} is not callable (its value has type {type(obj).__name__}): name a "
-                           f"function.")
+                           f"function{also}.")
     return obj
+
+
+def _main_if_same(module_name):
+    """The running script's module when `module_name` is that script: a script that names its own toolbox
+    (`hpcevo.cli.main(["--problem", "myscript:toolbox"])` in myscript.py) is not imported a second time,
+    which would run its creator.create calls again."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or module_name in sys.modules:
+        return None
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not os.path.exists(spec.origin):
+        return None
+    if os.path.realpath(spec.origin) != os.path.realpath(path):
+        return None
+    sys.modules[module_name] = main
+    return main
 
 
 def _option_hint(factory, options):
@@ -111,16 +137,35 @@ def _factory(name):
         hint = f' Did you mean "{close[0]}"?' if close else ""
         raise ProblemError(f"problem {name!r} is not a built-in problem ({', '.join(BUILTIN)}) nor a "
                            f"'package.module:factory'.{hint} `python -m hpcevo problems` lists them.")
-    return import_object(name, "problem factory")
+    return import_object(name, "problem factory", toolbox_ok=True)
 
 
-def load_problem(name, options, algorithm, on_error="raise"):
+def load_problem(name, options, algorithm, on_error="raise", source=None):
     """Build the problem, check it (entries, one individual, one evaluation, pickling) and wrap it.
 
+    `source`: the problem as an object (a deap.base.Toolbox, or a factory returning one) instead of by
+    `name` (a built-in name or 'package.module:name', which may also be a factory or a toolbox).
     The sample individual is drawn from a fixed seed, so every rank checks the same one.  An evaluation
     that raises on it is a problem error only with on_error = "raise" (penalize expects some to fail).
     """
-    factory = _factory(name)
+    factory = _factory(name) if source is None else source
+    if isinstance(factory, base.Toolbox):
+        if options:
+            raise ProblemError(f"problem {name!r} is a toolbox object, which takes no options, but "
+                               f"problem_options = {options} were given. Remove them, or name a factory function "
+                               f"that accepts them.")
+        toolbox, factory = factory, None
+    if factory is None:
+        pass
+    elif not callable(factory):
+        raise ProblemError(f"problem {name!r}: a {type(factory).__name__} is neither a deap.base.Toolbox nor a "
+                           f"factory function returning one.")
+    else:
+        toolbox = _call_factory(factory, name, options)
+    return _wrap(name, toolbox, algorithm, on_error)
+
+
+def _call_factory(factory, name, options):
     try:
         toolbox = factory(**options)
     except UserError:  # the factory already explains (e.g. a data file to fix)
@@ -131,6 +176,10 @@ def load_problem(name, options, algorithm, on_error="raise"):
     except Exception as exc:
         raise ProblemError(f"problem factory {name!r} raised {type(exc).__name__}: {exc} ({_origin(exc)}). "
                            f"Fix the factory; it runs on every rank before the search starts.") from None
+    return toolbox
+
+
+def _wrap(name, toolbox, algorithm, on_error):
     if not isinstance(toolbox, base.Toolbox):
         raise ProblemError(f"problem {name!r}: the factory returned a {type(toolbox).__name__}, not a "
                            f"deap.base.Toolbox. Build a toolbox with toolbox.register(...) and return it.")
@@ -219,3 +268,65 @@ def _list_clone(ind):
     new.fitness = fit = fitness.__class__.__new__(fitness.__class__)
     fit.wvalues = fitness.wvalues
     return new
+
+
+def factory_options(factory):
+    """[(name, default)] of the keyword options `factory` takes (inspect.Parameter.empty where none is given),
+    read from the factory that a lazy wrapper's `options_of` names; None when the signature is not inspectable."""
+    target = getattr(factory, "options_of", None)
+    if target:
+        factory = import_object(target, "problem")
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return [(p.name, p.default) for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+_TOML_DEFAULTS = (int, float, str, bool)
+
+
+def resolved_options(name, options):
+    """The problem's options as the run uses them: each factory default that TOML can write, then `options`.
+
+    `name` is a built-in name, a 'package.module:factory', or the factory itself; when no factory with an
+    inspectable signature is found (e.g. a toolbox object), just `dict(options)`.
+    """
+    try:
+        factory = _factory(name) if isinstance(name, str) else name
+        params = factory_options(factory)
+    except ProblemError:
+        params = None
+    if params is None:
+        return dict(options)
+    resolved = {key: default for key, default in params if isinstance(default, _TOML_DEFAULTS)}
+    resolved.update(options)
+    return resolved
+
+
+# DEAP selections that compare fitnesses lexicographically (single-objective): wrong for several objectives.
+_SINGLE_OBJECTIVE_SELECTIONS = ("selTournament", "selBest", "selWorst", "selRoulette",
+                                "selStochasticUniversalSampling", "selDoubleTournament")
+
+
+def check_algorithm(problem, algorithm):
+    """Refuse a multi-objective problem with "simple" or "mu_plus_lambda" and a single-objective toolbox.select,
+    which would silently optimise the first objective only; ProblemError says how to fix it."""
+    if problem.n_objectives <= 1 or algorithm not in ("simple", "mu_plus_lambda"):
+        return
+    from deap import tools
+
+    select = getattr(problem.toolbox, "select", None)
+    func = select
+    while hasattr(func, "func"):  # toolbox.register wraps it in functools.partial (maybe more than once)
+        func = func.func
+    single = [getattr(tools, n) for n in _SINGLE_OBJECTIVE_SELECTIONS if hasattr(tools, n)]
+    if not any(func is s for s in single):
+        return
+    raise ProblemError(f"problem {problem.name!r} has {problem.n_objectives} objectives, but algorithm "
+                       f"{algorithm!r} selects with toolbox.select = tools.{func.__name__}, a single-objective "
+                       f"selection: it compares fitnesses lexicographically, so the first objective decides and the "
+                       f"others are ignored. Use `--algorithm nsga2` (or "
+                       f"algorithm = \"auto\", which picks nsga2 for several objectives), or register a "
+                       f"multi-objective select such as toolbox.register(\"select\", tools.selNSGA2) and use "
+                       f"`--algorithm mu_plus_lambda`.")

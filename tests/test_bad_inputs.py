@@ -119,6 +119,7 @@ def test_the_corpus_has_at_least_40_inputs():
     assert len(CASES) >= 40 and len(files) >= 35
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, args, fragment", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(tmp_path, name, args, fragment):
     out = tmp_path / "run"  # (resume cases name their own folder)
@@ -133,6 +134,7 @@ def test_bad_input(tmp_path, name, args, fragment):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ranks, args, fragment", [
     (4, ["--config", CONFIGS / "islands_fewer_than_groups.toml"], "islands = 2 is fewer than the 4 rank groups"),
     (3, ["--ranks-per-island", 2], "3 ranks cannot be split into groups of ranks_per_island = 2"),
@@ -185,6 +187,7 @@ CHECKPOINT_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, damage, args, fragment", CHECKPOINT_CASES, ids=[c[0] for c in CHECKPOINT_CASES])
 def test_bad_checkpoint(tmp_path, good_run, name, damage, args, fragment):
     run_dir = tmp_path / "run"

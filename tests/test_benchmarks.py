@@ -6,6 +6,8 @@ import sys
 import pytest
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # benchmark scripts at smoke size
+
 # script, its section marker, text its smoke report must contain, timeout (s)
 SCRIPTS = [
     ("bench_engine.py", "bench_engine:begin", ("**met**", "**not met**"), 240),

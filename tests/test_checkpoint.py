@@ -127,6 +127,7 @@ def test_a_payload_that_does_not_unpickle_is_refused(tmp_path):
         read_state(path)
 
 
+@pytest.mark.slow
 def test_plan_takes_the_checkpoint_settings_and_allows_extension(finished):
     config, start = plan_run(None, {"generations": 30, "ranks_per_island": 2}, resume=str(finished))
     assert (config.problem, config.population, config.islands, config.generations) == ("onemax", 12, 4, 30)
@@ -161,6 +162,7 @@ def test_plan_config_file_layers_on_the_checkpoint(finished, tmp_path):
         plan_run(job, {}, resume=str(finished))
 
 
+@pytest.mark.slow
 def test_session_settings_are_not_inherited(tmp_path):
     run_dir = tmp_path / "r"
     assert hpcevo(SMALL + ["--out", run_dir, "--stop-after", 3, "--max-walltime", "1h"]).returncode == 75

@@ -24,6 +24,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_results_identical_across_launch_modes(tmp_path, case):
     """Same config + seed: byte-identical results serially, on 2 ranks, on 4 ranks and in groups of 2."""
@@ -42,6 +43,7 @@ def test_results_identical_across_launch_modes(tmp_path, case):
     assert len(shown) == len(set(shown)) > 0
 
 
+@pytest.mark.slow
 def test_seed_changes_results(tmp_path):
     a = hpcevo(CASES["onemax-ring"] + SMALL + ["--out", tmp_path / "a"])
     b = hpcevo(CASES["onemax-ring"] + SMALL + ["--seed", 2, "--out", tmp_path / "b"])
@@ -49,6 +51,7 @@ def test_seed_changes_results(tmp_path):
     assert (tmp_path / "a" / "logbook.csv").read_bytes() != (tmp_path / "b" / "logbook.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_outputs_are_complete(tmp_path):
     run = hpcevo(CASES["rastrigin-random-spread"] + ["--population", 20, "--generations", 9,
                                                      "--migration-interval", 3, "--migrants", 2,
@@ -58,7 +61,9 @@ def test_outputs_are_complete(tmp_path):
     lines = (out / "logbook.csv").read_text().splitlines()
     assert lines[0] == "island,gen,nevals,min,max,avg,std,failures,rejected"
     assert len(lines) == 1 + 6 * 10  # 6 islands x generations 0..9
-    assert [line.split(",")[:2] for line in lines[1:3]] == [["0", "0"], ["0", "1"]]
+    assert [line.split(",")[:2] for line in lines[1:3]] == [["0", "0"], ["1", "0"]]  # by generation, then island
+    keys = [(int(line.split(",")[1]), int(line.split(",")[0])) for line in lines[1:]]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
     migrations = (out / "migrations.csv").read_text().splitlines()
     assert migrations[0] == "epoch,src,dst,count,best_fitness"
     assert len(migrations) == 1 + 2 * 6  # migration after epochs 0 and 1, one route per island
@@ -76,6 +81,7 @@ def test_outputs_are_complete(tmp_path):
     assert 'algorithm = "simple"' in config and "islands = 6" in config
 
 
+@pytest.mark.slow
 def test_default_run_with_no_arguments(tmp_path):
     """`python -m hpcevo` alone runs the main job (trading) and writes a new run folder under runs/."""
     run = hpcevo(["--generations", 3, "--population", 24], cwd=tmp_path)
@@ -88,13 +94,20 @@ def test_default_run_with_no_arguments(tmp_path):
     assert 'algorithm = "nsga2"' in (folders[0] / "config.toml").read_text()
 
 
+@pytest.mark.slow
 def test_problems_lists_builtins():
+    """Each problem starts a line; its description and options follow, indented."""
     run = hpcevo(["problems"])
-    assert run.returncode == 0
-    names = [line.split()[0] for line in run.stdout.splitlines()]
+    assert run.returncode == 0, run.stderr
+    names = [line.split()[0] for line in run.stdout.splitlines() if not line.startswith(" ")]
     assert names == ["trading", "onemax", "sphere", "rastrigin", "ackley", "schwefel", "rosenbrock", "zdt1"]
+    assert ("onemax      OneMax bit string, maximise the ones\n"
+            "            options: length=100, indpb=0.05\n") in run.stdout
+    assert 'options: data="sp500", objectives="default", folds=4,' in run.stdout
+    assert all(len(line) <= 100 for line in run.stdout.splitlines())
 
 
+@pytest.mark.slow
 def test_config_file_and_flags(tmp_path):
     cfg = tmp_path / "job.toml"
     cfg.write_text('problem = "onemax"\npopulation = 16\ngenerations = 4\nislands = 2\nmigrants = 2\n'
@@ -113,6 +126,7 @@ def _once(stderr, text):
     assert "Traceback" not in stderr, stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ranks", [None, 4])
 def test_bad_config_key(tmp_path, ranks):
     cfg = tmp_path / "bad.toml"
@@ -123,6 +137,7 @@ def test_bad_config_key(tmp_path, ranks):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--popluation", 3], "unrecognized arguments: --popluation 3"),
     (["--islands", 2], "islands = 2 is fewer than the 4 rank groups"),
@@ -143,12 +158,14 @@ def test_user_errors_under_mpiexec(tmp_path, args, message):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_ranks_not_divisible_by_group_size(tmp_path):
     run = hpcevo(["--ranks-per-island", 2, "--out", tmp_path / "r"], ranks=3, timeout=60)
     assert run.returncode == 2
     _once(run.stderr, "3 ranks cannot be split into groups of ranks_per_island = 2")
 
 
+@pytest.mark.slow
 def test_refuses_existing_output_folder(tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "logbook.csv").write_text("precious\n")
@@ -158,6 +175,7 @@ def test_refuses_existing_output_folder(tmp_path):
     assert (tmp_path / "r" / "logbook.csv").read_text() == "precious\n"
 
 
+@pytest.mark.slow
 def test_several_tasks_but_world_of_one():
     """`srun --mpi=none` starts N singletons; each must refuse instead of running the search N times."""
     run = hpcevo(["--generations", 1], env={"SLURM_NTASKS": "4", "SLURM_PROCID": "0"}, timeout=60)
@@ -165,6 +183,7 @@ def test_several_tasks_but_world_of_one():
     _once(run.stderr, "SLURM_NTASKS=4 says 4 tasks were launched, but MPI sees a world of 1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ranks_per_island, rank", [(1, 2), (2, 3)])
 def test_rank_raising_ends_whole_job(tmp_path, ranks_per_island, rank):
     """An evaluation raising on one rank with on_error = raise ends every rank, naming rank and host."""
@@ -178,6 +197,7 @@ def test_rank_raising_ends_whole_job(tmp_path, ranks_per_island, rank):
     assert "ending the whole job" in run.stderr
 
 
+@pytest.mark.slow
 def test_worker_death_ends_whole_job(tmp_path):
     start = time.monotonic()
     run = hpcevo(["--problem", "tests.support.factories:fail_on_rank", "-O", "rank=3", "-O", 'mode="exit"',
@@ -186,6 +206,7 @@ def test_worker_death_ends_whole_job(tmp_path):
     assert time.monotonic() - start < 40
 
 
+@pytest.mark.slow
 def test_rank0_raising_mid_run(tmp_path):
     run = hpcevo(["--topology", "tests.support.factories:crash_topology", "--quiet", "--out", tmp_path / "r"],
                  ranks=4, timeout=60)
@@ -194,6 +215,7 @@ def test_rank0_raising_mid_run(tmp_path):
     assert "ValueError: topology bug" in run.stderr
 
 
+@pytest.mark.slow
 def test_penalize_counts_failures(tmp_path):
     run = hpcevo(["--problem", "tests.support.factories:flaky", "--islands", 2] + SMALL + ["--out", tmp_path / "r"],
                  ranks=2)
@@ -207,12 +229,14 @@ def test_penalize_counts_failures(tmp_path):
     assert errors.count("Traceback") == 1
 
 
+@pytest.mark.slow
 def test_penalize_reports_each_kind_once_per_process(tmp_path):
     run = hpcevo(["--problem", "tests.support.factories:flaky", "--islands", 4] + SMALL + ["--out", tmp_path / "r"])
     assert run.returncode == 0, run.stderr
     assert run.stderr.count("ZeroDivisionError: strategy divided by zero") == 1
 
 
+@pytest.mark.slow
 def test_thread_level_too_low_for_groups(tmp_path):
     """ranks_per_island > 1 without MPI_THREAD_MULTIPLE is refused with advice, not left to deadlock."""
     run = hpcevo(["--ranks-per-island", 2, "--out", tmp_path / "r"], ranks=4, timeout=60,
@@ -221,6 +245,7 @@ def test_thread_level_too_low_for_groups(tmp_path):
     _once(run.stderr, "ranks_per_island > 1 needs an MPI initialised with MPI_THREAD_MULTIPLE")
 
 
+@pytest.mark.slow
 def test_rejected_individuals_are_counted_not_reported(tmp_path):
     """evaluate raising hpcevo.errors.Rejected: penalty fitness, `rejected` column, no error, even with raise."""
     run = hpcevo(["--problem", "tests.support.factories:picky", "--islands", 2, "--on-error", "raise"] + SMALL
@@ -234,6 +259,7 @@ def test_rejected_individuals_are_counted_not_reported(tmp_path):
     assert all(sum(map(int, entry["individual"][1:-1].split(","))) >= 15 for entry in hof["individuals"])
 
 
+@pytest.mark.slow
 def test_report_hook_runs_on_rank_0(tmp_path):
     run = hpcevo(["--problem", "tests.support.factories:reporting", "--islands", 2] + SMALL
                  + ["--out", tmp_path / "r"], ranks=2)

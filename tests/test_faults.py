@@ -15,6 +15,8 @@ from conftest import MPIEXEC, ROOT, hpcevo, no_rank_left
 
 from hpcevo.checkpoint import CHECKPOINT_NAME, read_header
 
+pytestmark = pytest.mark.slow  # end-to-end: subprocess runs of the real CLI
+
 RANKS = 4
 BASE = ["--population", 16, "--islands", 4, "--generations", 16, "--migration-interval", 2, "--checkpoint-every", 1,
         "--quiet"]

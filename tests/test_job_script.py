@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, hpcevo, same_results
+
+pytestmark = pytest.mark.slow  # end-to-end: subprocess runs of the real CLI
 
 
 def _run_script(tmp_path, **env):

@@ -19,28 +19,12 @@ def _comm():
 
 
 def _serial_reference(overrides, out):
-    """The same search through the serial backend in this process (no MPI involved)."""
-    from hpcevo.comm import SerialBackend, World
-    from hpcevo.config import load_config
-    from hpcevo.engine import Control
-    from hpcevo.output import RunFiles, write_results
-    from hpcevo.problem import load_problem
+    """The same search on this rank alone (MPI.COMM_SELF: the serial backend, in this process)."""
+    from mpi4py import MPI
 
-    config = load_config(None, overrides)
-    config = config.resolve(1)
-    problem = load_problem(config.problem, config.problem_options, config.algorithm)
-    import dataclasses
+    from hpcevo.runner import run
 
-    from hpcevo.engine import run_islands
-
-    config = dataclasses.replace(config, algorithm="nsga2" if problem.n_objectives > 1 else "simple")
-    backend = SerialBackend(World())
-    out.mkdir()
-    files = RunFiles(out, problem.n_objectives)
-    with backend.serving(problem, config.chunksize) as evaluator:
-        results = run_islands(config, problem, backend, evaluator, out=io.StringIO(), control=Control(record=files))
-    files.close()
-    write_results(out, config, problem, results)
+    assert run(None, {**overrides, "out": str(out)}, out=io.StringIO(), comm=MPI.COMM_SELF) == 0
 
 
 @pytest.mark.parametrize("ranks_per_island", [1, 2])
@@ -61,31 +45,56 @@ def test_world_matches_serial_backend(mpi_tmp_path, problem, ranks_per_island):
             assert (mpi_tmp_path / "mpi" / name).read_bytes() == (mpi_tmp_path / "serial" / name).read_bytes(), name
 
 
-def test_bad_config_every_rank_returns_2(mpi_tmp_path, capsys):
+def test_bad_config_every_rank_raises_the_same_error(mpi_tmp_path):
+    from hpcevo.errors import WorldError
     from hpcevo.runner import run
 
-    status = run(None, {"islands": 2, "out": str(mpi_tmp_path / "r")})  # 2 islands < 4 groups
-    assert status == 2
-    err = capsys.readouterr().err
-    if _comm().rank == 0:
-        assert "islands = 2 is fewer than the 4 rank groups" in err
-    else:
-        assert err == ""
+    with pytest.raises(WorldError, match="islands = 2 is fewer than the 4 rank groups"):
+        run(None, {"islands": 2, "out": str(mpi_tmp_path / "r")})  # 2 islands < 4 groups
     assert not (mpi_tmp_path / "r").exists()
 
 
-def test_problem_error_on_one_rank_only(mpi_tmp_path, capsys, monkeypatch):
-    """A factory that fails on rank 3 alone: all ranks return 2; rank 0 reports rank 3's message."""
+def test_problem_error_on_one_rank_only(mpi_tmp_path, monkeypatch):
+    """A factory that fails on rank 3 alone: every rank raises rank 3's error, which names rank 3."""
+    from hpcevo.errors import ProblemError
     from hpcevo.runner import run
 
     comm = _comm()
     if comm.rank == 3:
         monkeypatch.setattr("tests.support.factories.plain_toolbox", _broken)
-    status = run(None, {"problem": "tests.support.factories:plain_toolbox", "out": str(mpi_tmp_path / "r")})
-    assert status == 2
-    err = capsys.readouterr().err
+    with pytest.raises(ProblemError, match="problem factory 'tests.support.factories:plain_toolbox' raised "
+                                           "OSError") as caught:
+        run(None, {"problem": "tests.support.factories:plain_toolbox", "out": str(mpi_tmp_path / "r")})
+    assert caught.value.rank == 3
+
+
+def test_evolve_on_every_rank_matches_the_serial_call(mpi_tmp_path):
+    """hpcevo.evolve called by every rank (as a script under mpiexec does): rank 0 gets the Result, the others
+    None, and it equals the same call on one rank; evolve(out=DIR) writes the files a serial run writes."""
+    from mpi4py import MPI
+
+    import hpcevo
+    from tests.support.factories import plain_toolbox
+
+    comm = _comm()
+    settings = {"islands": 6, "population": 12, "generations": 6, "migration_interval": 2, "migrants": 2,
+                "seed": 11, "progress": False}
+    toolbox = plain_toolbox()
+    result = hpcevo.evolve(toolbox, out=mpi_tmp_path / "mpi", **settings)
+    assert (result is None) == (comm.rank != 0)
+    in_memory = hpcevo.evolve(toolbox, **settings)
+    comm.Barrier()
     if comm.rank == 0:
-        assert "error (on rank 3): problem factory 'tests.support.factories:plain_toolbox' raised OSError" in err
+        alone = hpcevo.evolve(toolbox, comm=MPI.COMM_SELF, out=mpi_tmp_path / "serial", **settings)
+        for name in RESULT_FILES:
+            assert (mpi_tmp_path / "mpi" / name).read_bytes() == (mpi_tmp_path / "serial" / name).read_bytes(), name
+        assert result.summary["ranks"] == 4 and alone.summary["ranks"] == 1
+        for other in (alone, in_memory):
+            assert [list(ind) for ind in result.hall_of_fame] == [list(ind) for ind in other.hall_of_fame]
+            assert [[list(ind) for ind in pop] for pop in result.populations] == \
+                   [[list(ind) for ind in pop] for pop in other.populations]
+            assert result.logbook.equals(other.logbook) and result.migrations.equals(other.migrations)
+    comm.Barrier()
 
 
 def _broken(*args, **kwargs):
@@ -145,3 +154,25 @@ def test_stop_channel_reaches_rank_0():
         host = socket.gethostname()
         assert sorted(received) == [f"SIGUSR1 on rank {r} on {host}" for r in range(1, comm.size)]
     comm.Barrier()
+
+
+def test_two_searches_side_by_side_on_sub_communicators(mpi_tmp_path):
+    """comm= runs hpcevo on part of the job: two halves of the world run one search each, at the same time;
+    each half's rank 0 gets the Result, and equal settings give equal results."""
+    import hpcevo
+    from tests.support.factories import plain_toolbox
+
+    comm = _comm()
+    half = comm.Split(comm.rank // 2, comm.rank)
+    try:
+        result = hpcevo.evolve(plain_toolbox(), comm=half, islands=4, population=10, generations=4,
+                               migration_interval=2, seed=2, progress=False,
+                               out=mpi_tmp_path / f"half{comm.rank // 2}")
+        assert (result is None) == (half.rank != 0)
+        assert result is None or result.summary["ranks"] == 2
+    finally:
+        half.Free()
+    comm.Barrier()
+    if comm.rank == 0:
+        for name in RESULT_FILES:
+            assert (mpi_tmp_path / "half0" / name).read_bytes() == (mpi_tmp_path / "half1" / name).read_bytes()

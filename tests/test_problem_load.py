@@ -1,6 +1,8 @@
 """Tests for loading problems: built-in names, 'module:factory' specs, every check and its message, clones."""
 
 import copy
+import functools
+import inspect
 import math
 import operator
 import random
@@ -10,7 +12,15 @@ import pytest
 from deap import base, creator, gp, tools
 
 from hpcevo.errors import ProblemError, UserError
-from hpcevo.problem import Problem, import_object, load_problem, make_clone
+from hpcevo.problem import (
+    Problem,
+    check_algorithm,
+    factory_options,
+    import_object,
+    load_problem,
+    make_clone,
+    resolved_options,
+)
 from hpcevo.problems import BUILTIN
 from hpcevo.problems.common import creator_class
 
@@ -73,7 +83,7 @@ def test_missing_attribute():
 
 def test_not_callable_and_malformed_specs():
     assert problem_error(f"{F}:os") == (f"problem factory '{F}:os' is not callable (its value has type module): "
-                                        f"name a function.")
+                                        f"name a function or a deap.base.Toolbox.")
     assert "must have the form 'package.module:function'" in problem_error(f"{F}:")
     assert "must have the form 'package.module:function'" in problem_error(":plain_toolbox")
 
@@ -347,3 +357,120 @@ def test_rejected_sample_is_not_a_problem_error():
     """The check evaluates one sample; evaluate rejecting it (hpcevo.errors.Rejected) is a valid answer."""
     problem = load_problem("tests.support.factories:picky", {"length": 10, "minimum": 11}, "simple", on_error="raise")
     assert problem.weights == (1.0,)
+
+
+# --- the options a run uses ----------------------------------------------------------------------------
+
+
+def test_resolved_options_of_a_builtin():
+    assert resolved_options("rastrigin", {}) == {"dimension": 30}
+    assert resolved_options("rastrigin", {"dimension": 4}) == {"dimension": 4}
+    assert resolved_options("onemax", {"indpb": 0.1}) == {"length": 100, "indpb": 0.1}
+
+
+def test_resolved_options_of_the_trading_problem():
+    """The lazy `trading` wrapper takes **options; its `options_of` names the factory whose defaults count."""
+    from hpcevo.trading.problem import trading
+
+    resolved = resolved_options("trading", {"folds": 2, "data": "prices.csv"})
+    assert resolved["data"] == "prices.csv" and resolved["folds"] == 2
+    assert {k: resolved[k] for k in ("objectives", "holdout_years", "fill", "long_short", "max_height")} == {
+        "objectives": "default", "holdout_years": 4.0, "fill": "close", "long_short": False, "max_height": 8}
+    assert list(resolved) == list(inspect.signature(trading).parameters)
+    assert resolved_options("trading", {}) == dict(factory_options(trading))
+
+
+def test_resolved_options_of_a_user_factory():
+    assert resolved_options(f"{F}:flaky", {"rate": 0.5}) == {"rate": 0.5, "length": 30}
+    assert resolved_options(f"{F}:plain_toolbox", {}) == {"length": 20}
+    assert resolved_options(f"{F}:missing_entries", {}) == {}  # takes no options
+
+
+def _odd_defaults(size, scale=1.5, *args, name="x", table=None, shape=(2, 3), flag=True, **kwargs):
+    return None
+
+
+def test_resolved_options_keep_only_toml_writable_defaults():
+    """No default (size), None, a tuple: not written; *args and **kwargs are not options."""
+    assert factory_options(_odd_defaults) == [("size", inspect.Parameter.empty), ("scale", 1.5), ("name", "x"),
+                                              ("table", None), ("shape", (2, 3)), ("flag", True)]
+    assert resolved_options(_odd_defaults, {"size": 3}) == {"scale": 1.5, "name": "x", "flag": True, "size": 3}
+
+
+class _Unsignable:
+    __signature__ = "not a signature"  # inspect.signature raises TypeError
+
+    def __call__(self, **options):
+        return None
+
+
+def test_resolved_options_without_a_signature():
+    """A factory that is not found, a toolbox object, a callable without an inspectable signature: as given."""
+    options = {"dimension": 3}
+    assert resolved_options("no_such_problem", options) == options
+    assert resolved_options(f"{F}:no_such_factory", options) == options
+    assert resolved_options(base.Toolbox(), options) == options
+    assert resolved_options(_Unsignable(), options) == options
+    result = resolved_options("no_such_problem", options)
+    assert result == options and result is not options
+
+
+# --- a multi-objective problem needs a multi-objective selection -----------------------------------------
+
+
+def _zdt1_problem(select=None, *args, **kwargs):
+    toolbox = BUILTIN["zdt1"][0](dimension=4)
+    if select is not None:
+        toolbox.register("select", select, *args, **kwargs)
+    return Problem("zdt1", toolbox, (-1.0, -1.0), None)
+
+
+@pytest.mark.parametrize("algorithm", ["simple", "mu_plus_lambda"])
+@pytest.mark.parametrize("select, kwargs", [
+    (tools.selTournament, {"tournsize": 3}), (tools.selBest, {}), (tools.selWorst, {}), (tools.selRoulette, {}),
+    (tools.selStochasticUniversalSampling, {}),
+    (tools.selDoubleTournament, {"fitness_size": 3, "parsimony_size": 1.4, "fitness_first": True}),
+])
+def test_single_objective_selection_is_refused_for_several_objectives(algorithm, select, kwargs):
+    with pytest.raises(ProblemError) as info:
+        check_algorithm(_zdt1_problem(select, **kwargs), algorithm)
+    message = str(info.value)
+    assert message.startswith(f"problem 'zdt1' has 2 objectives, but algorithm {algorithm!r} selects with "
+                              f"toolbox.select = tools.{select.__name__}, a single-objective selection")
+    assert "lexicographically, so the first objective decides and the others are ignored" in message
+    assert "`--algorithm nsga2`" in message and '"auto"' in message
+    assert 'toolbox.register("select", tools.selNSGA2)' in message and "mu_plus_lambda" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("select, kwargs", [
+    (None, {}),  # zdt1's own: selNSGA2
+    (tools.selNSGA2, {}), (tools.selSPEA2, {}), (tools.selTournamentDCD, {}),
+    (tools.selNSGA3, {"ref_points": tools.uniform_reference_points(2, 4)}),
+])
+@pytest.mark.parametrize("algorithm", ["simple", "mu_plus_lambda"])
+def test_multi_objective_selection_is_allowed(select, kwargs, algorithm):
+    check_algorithm(_zdt1_problem(select, **kwargs), algorithm)
+
+
+def test_what_check_algorithm_leaves_alone():
+    """nsga2 and custom steps select by themselves; one objective is fine with any selection; a user's own
+    select function is trusted; a partial of a partial is unwrapped."""
+    tournament = _zdt1_problem(tools.selTournament, tournsize=3)
+    check_algorithm(tournament, "nsga2")
+    check_algorithm(tournament, "mypkg.steps:step")
+    check_algorithm(load_problem("onemax", {"length": 10}, "simple"), "simple")
+    check_algorithm(_zdt1_problem(lambda individuals, k: individuals[:k]), "mu_plus_lambda")
+    nested = _zdt1_problem()
+    nested.toolbox.register("select", functools.partial(tools.selBest, fit_attr="fitness"))
+    with pytest.raises(ProblemError, match="tools.selBest"):
+        check_algorithm(nested, "simple")
+
+
+def test_check_algorithm_against_a_loaded_problem():
+    problem = load_problem(f"{F}:plain_toolbox", {}, "simple")
+    check_algorithm(problem, "simple")
+    problem = load_problem("zdt1", {"dimension": 4}, "mu_plus_lambda")
+    problem.toolbox.register("select", tools.selTournament, tournsize=2)
+    with pytest.raises(ProblemError, match="has 2 objectives"):
+        check_algorithm(problem, "mu_plus_lambda")

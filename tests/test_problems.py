@@ -1,5 +1,6 @@
 """Tests for the built-in problems: objective values, toolbox contents, pickling, bounds, option checks."""
 
+import inspect
 import math
 import pickle
 import random
@@ -8,7 +9,10 @@ import sys
 import warnings
 
 import pytest
+import tomli_w
 
+from hpcevo.cli import main
+from hpcevo.problem import import_object
 from hpcevo.problems import BUILTIN, ackley, onemax, rastrigin, rosenbrock, schwefel, sphere, zdt1
 from hpcevo.problems.common import clip_to_bounds, creator_class
 from hpcevo.problems.functions import (
@@ -121,12 +125,34 @@ def test_weights_and_options():
 
 
 def test_builtin_descriptions():
+    """One line each; the options are not written by hand (the listing reads them from the signatures)."""
     assert set(BUILTIN) == {"trading", "onemax", "sphere", "rastrigin", "ackley", "schwefel", "rosenbrock", "zdt1"}
-    for name, (factory, description) in BUILTIN.items():
+    for _name, (factory, description) in BUILTIN.items():
         assert callable(factory)
-        assert description and "\n" not in description
-        option = {"onemax": "length", "trading": "holdout_years"}.get(name, "dimension")
-        assert option in description
+        assert description and "\n" not in description and "options" not in description
+
+
+def _signature_of(factory):
+    target = getattr(factory, "options_of", None)
+    return inspect.signature(import_object(target, "problem") if target else factory)
+
+
+def test_listing_shows_every_option_of_every_factory(capsys):
+    """`hpcevo problems` lists each parameter of each factory with its default, so a new option shows up."""
+    assert main(["problems"]) == 0
+    blocks, name = {}, None
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith(" "):
+            name, line = line.split(None, 1)
+        blocks.setdefault(name, []).append(line.strip())
+    assert list(blocks) == list(BUILTIN)
+    for name, (factory, description) in BUILTIN.items():
+        text = " ".join(blocks[name])
+        assert text.startswith(description + " options: ")
+        shown = text.removeprefix(description + " options: ").split(", ")
+        params = _signature_of(factory).parameters.values()
+        assert params and shown == [f"{p.name}={tomli_w.dumps({'v': p.default})[4:].strip()}" for p in params]
+    assert "trading" in blocks and any("holdout_years=4.0" in line for line in blocks["trading"])
 
 
 @pytest.mark.parametrize("name", FUNCTION_PROBLEMS)

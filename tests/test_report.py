@@ -101,6 +101,7 @@ def expected_lines(run_dir, figure_dir, figures, top=3):
     return lines
 
 
+@pytest.mark.slow
 def test_onemax_report_from_the_command_line(runs):
     """The real CLI on a finished single-objective run: two figures, exact summary lines, no notes."""
     run_dir = runs["onemax"]
@@ -118,6 +119,7 @@ def test_onemax_report_from_the_command_line(runs):
     assert "penalised evaluations" not in result.stdout  # onemax never fails nor rejects
 
 
+@pytest.mark.slow
 def test_multi_objective_report_has_pareto_front(runs, capsys, tmp_path):
     run_dir = runs["zdt1"]
     status, lines, err = report([run_dir, "--out", tmp_path / "figs", "--top", 2], capsys)
@@ -148,6 +150,7 @@ def _distinct_in_selection_order(path, n):
     return found[:n]
 
 
+@pytest.mark.slow
 def test_trading_report_of_a_stopped_run(runs, capsys):
     """Stopped with --stop-after: status, top distinct strategies in selection order from strategies.csv,
     equity.png and a tearsheet figure per strategy, report.html."""
@@ -174,6 +177,7 @@ def test_trading_report_of_a_stopped_run(runs, capsys):
                          f"{', '.join(tearsheets)}")
 
 
+@pytest.mark.slow
 def test_equity_curves_match_strategies_csv_and_backtest(runs):
     """The holdout curve ends at strategies.csv's oos_total_return and at what `hpcevo backtest` reports for the
     holdout period; buy-and-hold too."""
@@ -226,6 +230,7 @@ def test_trading_run_in_progress_copied_elsewhere(runs, capsys, tmp_path):
                                           for k, (i, e) in enumerate(best, 1)]
 
 
+@pytest.mark.slow
 def test_custom_data_missing_then_given_with_data_flag(runs, capsys, tmp_path):
     run_dir = copy_run(runs["trading"], tmp_path / "custom")
     config = tomllib.loads((run_dir / "config.toml").read_text())
@@ -255,6 +260,7 @@ def test_custom_data_missing_then_given_with_data_flag(runs, capsys, tmp_path):
                    f"run used (a CSV or Parquet file), or sp500 | nasdaq | sp500+nasdaq.\n")
 
 
+@pytest.mark.slow
 def test_report_on_a_live_run_then_stopped(tmp_path, capsys):
     """A run still going (results rewritten after every checkpoint): the report reads it as it is."""
     run_dir = tmp_path / "live"
@@ -320,27 +326,30 @@ def test_epoch_ends_and_migration_generations():
     assert epoch_ends(10, 30) == [10, 20, 30]
     assert epoch_ends(1, 3) == [1, 2, 3]
     assert epoch_ends(5, 10) == [5, 10]  # a run in progress (or stopped) at generation 10 of more
-    assert epoch_ends(10, 45, resumed_from=20) == [10, 20, 30, 40, 45]  # resumed at a chunk boundary
-    assert epoch_ends(10, 40, resumed_from=25) == [10, 20, 25, 35, 40]  # 25 generations, then extended to 40
+    assert epoch_ends(10, 45) == [10, 20, 30, 40, 45]
+    assert epoch_ends(10, 9) == [9]
     assert migration_generations([0, 0, 1, 1], [10, 20, 25]) == [10, 20]
-    assert migration_generations([0, 1, 3], [10, 20, 25, 35, 40]) == [10, 20, 35]
+    assert migration_generations([0, 1, 2], [10, 20, 30, 40]) == [10, 20, 30]
     assert migration_generations([5], [10, 20]) == []  # files of a later checkpoint than the logbook
     with pytest.raises(ValueError):
         epoch_ends(0, 10)
 
 
+@pytest.mark.slow
 def test_extended_run_marks_its_real_migrations(runs, tmp_path):
-    """A real run of 25 generations (interval 10) resumed to 40: migrations after epochs 0, 1 and 3, which end
-    at generations 10, 20 and 35."""
+    """A real run of 25 generations (interval 10) extended to 40 finishes the epoch it ended in: migrations
+    after epochs 0, 1 and 2, at generations 10, 20 and 30, as in an uninterrupted 40-generation run; the two
+    parts of epoch 2 count as one epoch's time."""
     run_dir = tmp_path / "extended"
     shutil.copytree(runs["onemax"], run_dir, ignore=shutil.ignore_patterns("report"))
     extended = hpcevo(["run", "--resume", run_dir, "--generations", 40, "--quiet"])
     assert extended.returncode == 0, extended.stderr
     run = load_run(run_dir)
-    assert sorted({row["epoch"] for row in run.migrations}) == [0, 1, 3]
-    ends = epoch_ends(10, run.generation, run.summary["resumed_from_generation"])
-    assert len(ends) == len(run.timings) == 5
-    assert migration_generations([row["epoch"] for row in run.migrations], ends) == [10, 20, 35]
+    assert sorted({row["epoch"] for row in run.migrations}) == [0, 1, 2]
+    ends = epoch_ends(10, run.generation)
+    assert len(ends) == len(run.timings) == 4
+    assert migration_generations([row["epoch"] for row in run.migrations], ends) == [10, 20, 30]
+    assert (run_dir / "timings.csv").read_text().count("\n2,") == 2
 
 
 def test_migration_matrix(runs):
@@ -387,6 +396,26 @@ def test_malformed_run_folder(runs, capsys, tmp_path, damage, message):
     assert not (run_dir / "report").exists()
 
 
+@pytest.mark.slow
+def test_hall_of_fame_positions_old_key_rank_still_read(tmp_path, capsys):
+    """hall_of_fame.json numbers its entries by "position" (0 = best); a folder written before the rename says
+    "rank" there, and reads the same."""
+    run_dir = _run(tmp_path, "new", ["--problem", "onemax", "-O", "length=12", "--islands", 2, "--generations", 4])
+    hof = json.loads((run_dir / "hall_of_fame.json").read_text())
+    entries = hof["individuals"]
+    assert entries and [e["position"] for e in entries] == list(range(len(entries)))
+    assert all("rank" not in e for e in entries)
+    _, new_lines, _ = report([run_dir, "--out", tmp_path / "figs"], capsys)
+    old_dir = copy_run(run_dir, tmp_path / "old")
+    old = {**hof, "individuals": [{"rank": e["position"], **{k: v for k, v in e.items() if k != "position"}}
+                                  for e in entries]}
+    (old_dir / "hall_of_fame.json").write_text(json.dumps(old, indent=1) + "\n")
+    assert load_run(old_dir).hall_of_fame == load_run(run_dir).hall_of_fame
+    status, old_lines, err = report([old_dir, "--out", tmp_path / "figs"], capsys)
+    assert (status, err) == (0, "")
+    assert old_lines == [line.replace(str(run_dir), str(old_dir)) for line in new_lines]
+
+
 def test_partly_written_last_line_is_left_out(runs, capsys, tmp_path):
     """A run in progress may be appending to its CSV logs: a last line without its newline is skipped."""
     run_dir = copy_run(runs["onemax"], tmp_path / "r")
@@ -400,6 +429,7 @@ def test_partly_written_last_line_is_left_out(runs, capsys, tmp_path):
     assert any(line.startswith(f"evaluations: {evaluations:,} (") for line in lines)
 
 
+@pytest.mark.slow
 def test_errors_from_the_command_line(tmp_path):
     """Exit 2, one paragraph on stderr, no traceback: a missing folder, a folder that is not a run, no
     matplotlib, a bad --top."""
@@ -420,6 +450,7 @@ def test_errors_from_the_command_line(tmp_path):
         assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_without_matplotlib(runs, tmp_path):
     """A matplotlib that cannot be imported (shadowed here) is a user error naming the extra."""
     shadow = tmp_path / "shadow" / "matplotlib"

@@ -119,6 +119,7 @@ def test_a_drifting_random_walk_is_not_called_skill(tmp_path, seed, n_bars):
     assert not overfitting["verdict"].startswith("evidence of skill"), figures(overfitting, rows)
 
 
+@pytest.mark.slow
 def test_the_verdict_ends_the_run(tmp_path):
     """Without --quiet, the verdict of summary.json is printed once, after the progress, before `done:`."""
     tiny = ["--problem", "trading", "--islands", 2, "--population", 10, "--generations", 2,

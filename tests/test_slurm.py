@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, hpcevo, same_results
 
+pytestmark = pytest.mark.slow  # real SLURM jobs
+
 RUN_SH = ROOT / "jobs" / "slurm" / "run.sh"
 SWEEP_SH = ROOT / "jobs" / "slurm" / "sweep.sh"
 SMALL = ["--problem", "onemax", "--generations", "6", "--population", "20", "--quiet"]

@@ -3,11 +3,14 @@ over hundreds of epochs with migration every generation and a checkpoint every 5
 
 import sys
 
+import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import soak  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a soak of hundreds of epochs under mpiexec
 
 
 def test_memory_and_checkpoints_stay_flat():

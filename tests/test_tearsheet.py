@@ -22,6 +22,8 @@ from hpcevo.report import figures
 from hpcevo.report.rundata import load_run, reported_strategies, top_strategies
 from hpcevo.report.tearsheet import drawdown, equity, trade_statistics, yearly_returns
 
+pytestmark = pytest.mark.slow  # real runs, their reports and a headless browser
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = Path("/usr/bin/chromium")
 METRICS = ("total_return", "cagr", "sharpe", "sortino", "calmar", "max_drawdown", "win_rate", "trades", "exposure",
@@ -138,7 +140,7 @@ def make_trading_run(folder, islands=4, generations=6, seed=3, backtest=True):
                    float(k), "True" if sid == "S1" else "False"]
             for period in ("train", "selection", "holdout"):
                 row += list(PERIODS[period])
-            for period, short in SHORT.items():
+            for period in SHORT:
                 mask = periods == period
                 values = _metrics(r[mask], series[market]["BH"][mask], stats[market][sid][mask])
                 if sid == "S2" and period == "train":

@@ -1,6 +1,6 @@
 """The trading kernels: indicators and the vectorised backtest, against plain per-bar references.
 
-The references below are written straight from the conventions (README "Backtest conventions") with explicit
+The references below are written straight from the conventions (docs/trading.md, "Backtest conventions") with explicit
 Python loops over bars, and share no helper with hpcevo.trading.
 """
 

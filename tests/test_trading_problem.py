@@ -220,6 +220,7 @@ def _write_csv(path, rows):
     path.write_text("date,open,high,low,close,volume\n" + "".join(",".join(r) + "\n" for r in rows))
 
 
+@pytest.mark.slow
 def test_trading_results_identical_across_launch_modes(tmp_path):
     serial = hpcevo(TINY + ["--out", tmp_path / "serial"])
     assert serial.returncode == 0, serial.stderr
@@ -234,6 +235,7 @@ def test_trading_results_identical_across_launch_modes(tmp_path):
         assert summaries[0]["trading"] == summaries[1]["trading"]
 
 
+@pytest.mark.slow
 def test_holdout_is_never_seen_during_evolution(tmp_path):
     """Scrambling the holdout's prices changes strategies.csv's out-of-sample columns and nothing else."""
     rows = _embedded_rows()
@@ -260,6 +262,7 @@ def test_holdout_is_never_seen_during_evolution(tmp_path):
     assert [r["oos_total_return"] for r in a] != [r["oos_total_return"] for r in b]
 
 
+@pytest.mark.slow
 def test_strategies_csv_agrees_with_the_backtest_command(tmp_path):
     run = hpcevo(TINY + ["--out", tmp_path / "r"])
     assert run.returncode == 0, run.stderr
@@ -296,6 +299,7 @@ def test_strategies_csv_agrees_with_the_backtest_command(tmp_path):
         assert won / max(1, len(mine)) == pytest.approx(float(s1[f"{prefix}_win_rate"]))
 
 
+@pytest.mark.slow
 def test_daily_returns_are_one_call_away(tmp_path):
     from hpcevo.trading import read_returns, strategy_returns
 
@@ -310,6 +314,7 @@ def test_daily_returns_are_one_call_away(tmp_path):
     assert float(np.prod(1 + hold["S1"]) - 1) == pytest.approx(float(rows[1]["oos_total_return"]), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_backtest_command_prints_one_json_object():
     run = hpcevo(["backtest", "and(gt(sma(close,20),sma(close,100)), lt(rsi(close,14),70))", "--cost-bps", 5,
                   "--fill", "next_open", "--start", "2010-01-01", "--end", "2012-12-31"])
@@ -332,6 +337,7 @@ def test_backtest_command_risk_free_and_borrow():
     assert rf["buy_and_hold"]["total_return"] == base["buy_and_hold"]["total_return"]  # always long: no rf, no fee
 
 
+@pytest.mark.slow
 def test_backtest_command_explains_a_bad_expression():
     run = hpcevo(["backtest", "and(gt(sma(close,15),sma(close,100)),lt(rsi(close,14),70))"])
     assert run.returncode == 2
@@ -339,6 +345,7 @@ def test_backtest_command_explains_a_bad_expression():
     assert "\n                   ^" in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_bad_data_file_under_mpiexec(tmp_path):
     run = hpcevo(["--problem", "trading", "-O", f'data="{tmp_path / "nope.csv"}"', "--out", tmp_path / "r"],
                  ranks=4, timeout=60)
@@ -392,6 +399,7 @@ def test_a_misspelt_option_names_the_real_ones():
            "max_height, periods_per_year, report_top." in str(err.value)
 
 
+@pytest.mark.slow
 def test_instruments_of_unequal_histories_share_one_calendar_end_to_end(tmp_path):
     """A later listing and an earlier delisting run (no abort): one holdout cut-off for all, training before it."""
     import pandas as pd

@@ -483,6 +483,7 @@ CX_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_cx_one_point_is_reproducible_across_processes():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     runs = []

@@ -20,20 +20,17 @@ def trading(**options):
 trading.options_of = "hpcevo.trading.problem:trading"
 
 
-# name -> (factory, one-line description for `python -m hpcevo problems`).
+# name -> (factory, one-line description); `python -m hpcevo problems` adds each factory's options from its signature.
 BUILTIN = {
-    "trading": (trading, "trading strategies (typed GP) on daily OHLCV, NSGA-II on objectives (default Sharpe, "
-                         "information ratio vs buy-and-hold) over calendar folds, a selection period, an "
-                         "out-of-sample holdout and a skill-or-luck verdict; options: data (sp500 | nasdaq | "
-                         "sp500+nasdaq | file), objectives (default | classic | list), folds (4), holdout_years (4), "
-                         "selection_years (2), cost_bps (10), borrow_bps (0), risk_free (0 | rate | column), fill "
-                         "(close | next_open), long_short (false), min_exposure (0.1), min_trades (1), max_height "
-                         "(8), report_top (10)"),
-    "onemax": (onemax, "OneMax bit string, maximise the ones; options: length (100), indpb (0.05)"),
-    "sphere": (sphere, "Sphere function on [-5.12, 5.12]^d, minimise; options: dimension (30)"),
-    "rastrigin": (rastrigin, "Rastrigin function on [-5.12, 5.12]^d, minimise; options: dimension (30)"),
-    "ackley": (ackley, "Ackley function on [-32.768, 32.768]^d, minimise; options: dimension (30)"),
-    "schwefel": (schwefel, "Schwefel function on [-500, 500]^d, minimise; options: dimension (30)"),
-    "rosenbrock": (rosenbrock, "Rosenbrock function on [-2.048, 2.048]^d, minimise; options: dimension (30, >= 2)"),
-    "zdt1": (zdt1, "ZDT1 two-objective problem on [0, 1]^d, minimise both (NSGA-II); options: dimension (30, >= 2)"),
+    "trading": (trading, "trading strategies (typed GP) on daily OHLCV (sp500, nasdaq, sp500+nasdaq or a CSV or "
+                         "Parquet file), NSGA-II on objectives (default Sharpe, information ratio vs buy-and-hold) "
+                         "over calendar folds, a selection period, an out-of-sample holdout and a skill-or-luck "
+                         "verdict"),
+    "onemax": (onemax, "OneMax bit string, maximise the ones"),
+    "sphere": (sphere, "Sphere function on [-5.12, 5.12]^d, minimise"),
+    "rastrigin": (rastrigin, "Rastrigin function on [-5.12, 5.12]^d, minimise"),
+    "ackley": (ackley, "Ackley function on [-32.768, 32.768]^d, minimise"),
+    "schwefel": (schwefel, "Schwefel function on [-500, 500]^d, minimise"),
+    "rosenbrock": (rosenbrock, "Rosenbrock function on [-2.048, 2.048]^d (d >= 2), minimise"),
+    "zdt1": (zdt1, "ZDT1 two-objective problem on [0, 1]^d (d >= 2), minimise both (NSGA-II)"),
 }

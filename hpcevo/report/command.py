@@ -44,12 +44,13 @@ def _migration_marks(run, notes):
     """Generations after which migrations happened (for fitness.png); a note when the epochs do not add up."""
     summary = run.summary or {}
     generation = max(run.generation, summary.get("generation") or 0)
-    ends = epoch_ends(run.config["migration_interval"], generation, summary.get("resumed_from_generation"))
+    ends = epoch_ends(run.config["migration_interval"], generation)
     final = summary.get("status") in ("complete", "stopped")  # a run in progress may be a few rows further on
     if final and run.timings is not None and len(run.timings) != len(ends):
         notes.append(f"timings.csv lists {len(run.timings)} epochs where migration_interval = "
-                     f"{run.config['migration_interval']} gives {len(ends)} up to generation {generation} (a run "
-                     f"extended more than once, or files of two checkpoints); migration marks may be misplaced.")
+                     f"{run.config['migration_interval']} gives {len(ends)} up to generation {generation} (files "
+                     f"of two checkpoints, or a run extended by an hpcevo before 0.2); migration marks may be "
+                     f"misplaced.")
     return migration_generations([row["epoch"] for row in run.migrations or []], ends)
 
 

@@ -65,10 +65,10 @@ class Run:
     logbook: dict  # column -> np.ndarray, one entry per (island, generation) row
     n_objectives: int
     weights: tuple
-    hall_of_fame: list = None  # [{"rank", "island", "fitness", "individual"}, ...] best first
+    hall_of_fame: list = None  # [{"position", "island", "fitness", "individual"}, ...] best first
     migrations: list = None  # [{"epoch", "src", "dst", "count", "best_fitness"}, ...]
     summary: dict = None
-    timings: list = None  # seconds per epoch
+    timings: list = None  # seconds per epoch (an epoch split by a stop and resume: its parts added)
     strategies: list = None  # rows of strategies.csv (trading runs)
     returns: dict = None  # market -> Returns, from returns.csv (trading runs)
     trades: list = None  # rows of trades.csv (trading runs)
@@ -169,7 +169,7 @@ def load_run(path):
     run.summary = _optional(run, "summary.json", _summary)
     timings = _optional(run, "timings.csv", lambda p: read_csv(p, ("epoch", "seconds"), {"epoch": to_int},
                                                                 notes=run.notes)[1])
-    run.timings = None if timings is None else [row["seconds"] for row in timings]
+    run.timings = None if timings is None else _per_epoch(timings)
     if run.trading:
         run.strategies = _optional(run, "strategies.csv", _strategies)
         # an older run's strategies.csv (no id column) came without returns.csv and trades.csv: no note then
@@ -232,6 +232,8 @@ def _hall_of_fame(file, n_objectives):
                 and isinstance(entry.get("individual"), str)):
             raise ReportError(f"{file}: individual {k} needs \"fitness\" ({n_objectives} number(s)) and "
                               f"\"individual\" (text). Copy it again from the run folder.")
+        if "position" not in entry and "rank" in entry:  # run folders written before the key was renamed
+            entry["position"] = entry.pop("rank")
     return entries, tuple(float(w) for w in weights)
 
 
@@ -303,23 +305,23 @@ def _trades(file, notes):
     return read_csv(file, required, types, notes=notes)[1]
 
 
-def epoch_ends(interval, generation, resumed_from=None):
+def epoch_ends(interval, generation):
     """The generation at which each epoch ended, for a run that has reached `generation`.
 
-    Epochs are consecutive chunks of `interval` generations from generation 0, the last one possibly shorter.
-    A run extended after it had completed (`resumed_from`, summary.json's resumed_from_generation, not on a
-    chunk boundary) ended its last epoch early there, and its chunks start again from that generation.
+    Epochs are consecutive chunks of `interval` generations from generation 0, the last one possibly shorter;
+    a run stopped or ended inside a chunk and then resumed or extended finishes that chunk (hpcevo 0.2 on).
     """
     if interval < 1:
         raise ValueError(f"interval must be >= 1, got {interval}")
-    ends, done = [], 0
-    if resumed_from and 0 < resumed_from < generation:
-        ends = epoch_ends(interval, resumed_from)
-        done = resumed_from
-    while done < generation:
-        done = min(done + interval, generation)
-        ends.append(done)
-    return ends
+    return [min(end, generation) for end in range(interval, generation + interval, interval)]
+
+
+def _per_epoch(timings):
+    """timings.csv's rows as seconds per epoch: the parts of an epoch split by a stop and resume added."""
+    seconds = {}
+    for row in timings:
+        seconds[row["epoch"]] = seconds.get(row["epoch"], 0.0) + row["seconds"]
+    return [seconds[epoch] for epoch in sorted(seconds)]
 
 
 def migration_generations(epochs, ends):

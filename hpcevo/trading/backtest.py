@@ -1,6 +1,6 @@
 """Vectorised backtest of a long/flat/short signal and its metrics over periods of bars (pure NumPy).
 
-Conventions (the README states them the same way):
+Conventions (docs/trading.md states them the same way):
 
 - Bars t = 0..N-1. A signal s_t in {1 long, 0 flat, -1 short} uses data of bars <= t only; while any indicator
   of the strategy is undefined the signal is flat (the caller passes `signal` already flat there).
