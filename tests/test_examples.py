@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, hpcevo, same_results
 from deap import gp
 
-from examples import custom_topology, ga_toolbox, multi_objective, symbolic_regression, trading_own_csv
+from examples import custom_step, custom_topology, ga_toolbox, multi_objective, symbolic_regression, trading_own_csv
 from hpcevo.cli import build_parser
 from hpcevo.problem import import_object, load_problem
 from hpcevo.rng import epoch_rng
@@ -29,9 +29,11 @@ SCRIPTS = {
     "ga_toolbox": r"best packing: value \d+, bits \[[01, ]+\]",
     "symbolic_regression": r"mse \S+: y = .*x",
     "custom_topology": r"epoch 0: 0->1 1->0 2->3 3->2 4->5 5->4 6->7 7->6\nepoch 1: 0->2 ",
+    "custom_step": r"CMA-ES on sphere: best \S+ at generation 0, \S+ at generation 12\n",
     "multi_objective": r"\d+ beams on the front \(all in run/front.csv\); [1-9]\d* infeasible beams rejected",
     "trading_own_csv": r"ALPHA +\S+ +\S+ +\S+%  buy_and_hold\nBETA +\S+ +\S+ +\S+%  buy_and_hold\n",
 }
+API_SCRIPTS = {"deap_onemax"}  # scripts that call hpcevo.evolve themselves: run by tests/test_api.py
 TINY = ["--population", 12, "--generations", 4, "--migration-interval", 2, "--quiet"]
 
 
@@ -54,6 +56,7 @@ def _dominates(a, b):
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_script_runs_from_any_directory(tmp_path, name):
     run = _script(name, tmp_path)
@@ -67,6 +70,7 @@ def test_script_runs_from_any_directory(tmp_path, name):
     assert _hall_of_fame(out)["individuals"]
 
 
+@pytest.mark.slow
 def test_script_on_two_ranks_gives_the_serial_results(tmp_path):
     (tmp_path / "serial").mkdir()
     (tmp_path / "mpi").mkdir()
@@ -78,6 +82,7 @@ def test_script_on_two_ranks_gives_the_serial_results(tmp_path):
     same_results(tmp_path / "serial" / "run", tmp_path / "mpi" / "run")
 
 
+@pytest.mark.slow
 def test_ga_toolbox_factory_through_the_cli(tmp_path):
     out = tmp_path / "r"
     run = hpcevo(["run", "--problem", "examples.ga_toolbox:make_toolbox", "-O", "items=30", "-O", "capacity_share=0.5",
@@ -85,7 +90,7 @@ def test_ga_toolbox_factory_through_the_cli(tmp_path):
     assert run.returncode == 0, run.stderr
     toolbox = ga_toolbox.make_toolbox(items=30, capacity_share=0.5)
     entries = _hall_of_fame(out)["individuals"]
-    assert len(entries) == 10 and [e["rank"] for e in entries] == list(range(10))
+    assert len(entries) == 10 and [e["position"] for e in entries] == list(range(10))
     for entry in entries:
         bits = ast.literal_eval(entry["individual"])
         assert len(bits) == 30 and set(bits) <= {0, 1} and entry["island"] in (0, 1, 2)
@@ -95,6 +100,7 @@ def test_ga_toolbox_factory_through_the_cli(tmp_path):
     assert "items = 30" in (out / "config.toml").read_text()
 
 
+@pytest.mark.slow
 def test_ga_toolbox_refuses_an_unknown_option(tmp_path):
     run = hpcevo(["run", "--problem", "examples.ga_toolbox:make_toolbox", "-O", "item=30", *TINY,
                   "--out", tmp_path / "r"], cwd=ROOT)
@@ -108,6 +114,7 @@ def test_ga_toolbox_factory_is_repeatable():
     assert type(a.individual()) is type(b.individual())
 
 
+@pytest.mark.slow
 def test_symbolic_regression_same_results_serially_and_on_two_ranks(tmp_path):
     args = ["run", "--problem", "examples.symbolic_regression:make_toolbox", "-O", "points=12", "--islands", 4,
             "--population", 20, "--generations", 6, "--migration-interval", 2, "--topology", "complete", "--quiet"]
@@ -150,6 +157,7 @@ def test_hypercube_links():
         assert custom_topology.hypercube(n, dimensions, None) == custom_topology.hypercube(n, 0, None)
 
 
+@pytest.mark.slow
 def test_custom_topology_routes_in_migrations_on_two_ranks(tmp_path):
     out, seed = tmp_path / "r", 3
     run = hpcevo(["run", "--problem", "onemax", "-O", "length=20", "--islands", 5, "--population", 10,
@@ -168,6 +176,113 @@ def test_custom_topology_spec_resolves():
     assert import_object("examples.custom_topology:hypercube", "topology") is custom_topology.hypercube
 
 
+CMA_ES = ["run", "--problem", "sphere", "-O", "dimension=5", "--islands", 3, "--population", 10, "--generations", 24,
+          "--migration-interval", 4, "--algorithm", "examples.custom_step:cma_es", "--quiet"]
+
+
+def _best_by_generation(out):
+    with open(out / "logbook.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    best = {}
+    for row in rows:
+        best[int(row["gen"])] = min(best.get(int(row["gen"]), np.inf), float(row["min"]))
+    return best
+
+
+@pytest.mark.slow
+def test_cma_es_step_improves_and_its_strategy_survives_a_resume(tmp_path):
+    """CMA-ES through the CLI: it converges on the sphere (a strategy that did not adapt stays near its start),
+    and a run stopped on 2 ranks and resumed serially gives the uninterrupted run's files: each island's
+    strategy travelled in the checkpoint (params["memory"]) and draws from the island's numpy stream."""
+    straight = hpcevo(CMA_ES + ["--out", tmp_path / "straight"], cwd=ROOT)
+    assert straight.returncode == 0, straight.stderr
+    best = _best_by_generation(tmp_path / "straight")
+    assert sorted(best) == list(range(25))
+    assert best[24] < best[0] / 50
+    assert 'algorithm = "examples.custom_step:cma_es"' in (tmp_path / "straight" / "config.toml").read_text()
+    stopped = hpcevo(CMA_ES + ["--out", tmp_path / "r", "--stop-after", 8], ranks=2, cwd=ROOT)
+    assert stopped.returncode == 75, stopped.stderr
+    resumed = hpcevo(["run", "--resume", tmp_path / "r"], cwd=ROOT)
+    assert resumed.returncode == 0, resumed.stderr
+    same_results(tmp_path / "straight", tmp_path / "r")
+
+
+@pytest.mark.slow
+def test_mu_comma_lambda_step_through_the_cli(tmp_path):
+    out = tmp_path / "r"
+    run = hpcevo(["run", "--problem", "rastrigin", "-O", "dimension=4", "--islands", 2, "--offspring", 24,
+                  "--algorithm", "examples.custom_step:mu_comma_lambda", *TINY, "--out", out], cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    with open(out / "logbook.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 * 5
+    assert all(0 < int(r["nevals"]) <= 24 for r in rows if r["gen"] != "0")  # lambda children, some reproduced
+    assert 'algorithm = "examples.custom_step:mu_comma_lambda"' in (out / "config.toml").read_text()
+
+
+@pytest.fixture
+def rastrigin_population():
+    problem = load_problem("rastrigin", {"dimension": 4}, "simple")
+    population = problem.population(10)
+    for ind in population:
+        ind.fitness.values = problem.toolbox.evaluate(ind)
+    return problem, population
+
+
+def _evaluate_with(problem, calls):
+    def evaluate(individuals):
+        calls.append(len(individuals))
+        for ind in individuals:
+            ind.fitness.values = problem.toolbox.evaluate(ind)
+    return evaluate
+
+
+def test_mu_comma_lambda_never_keeps_a_parent(rastrigin_population):
+    problem, parents = rastrigin_population
+    before = [(list(ind), ind.fitness.values) for ind in parents]
+    calls = []
+    params = {"cxpb": 0.3, "mutpb": 0.3, "offspring": 30, "memory": {}}  # 40% of the children are reproduced
+    population, nevals = custom_step.mu_comma_lambda(parents, problem.toolbox, params, problem.clone,
+                                                     _evaluate_with(problem, calls))
+    assert len(population) == 10 and calls == [nevals] and 0 < nevals < 30
+    objects = {id(ind) for ind in parents} | {id(ind.fitness) for ind in parents}
+    assert not any(id(ind) in objects or id(ind.fitness) in objects for ind in population)
+    assert len({id(ind) for ind in population}) == 10  # a child selected twice is cloned
+    assert all(ind.fitness.valid for ind in population)
+    assert [(list(ind), ind.fitness.values) for ind in parents] == before  # the parents are left as they were
+    with pytest.raises(ValueError, match="mu_comma_lambda needs offspring >= population"):
+        custom_step.mu_comma_lambda(parents, problem.toolbox, {**params, "offspring": 9}, problem.clone,
+                                    _evaluate_with(problem, []))
+
+
+def test_cma_es_keeps_its_strategy_in_memory(rastrigin_population):
+    problem, parents = rastrigin_population
+    memory, calls = {}, []
+    params = {"cxpb": 0.7, "mutpb": 0.2, "offspring": 10, "memory": memory}
+    population, nevals = custom_step.cma_es(parents, problem.toolbox, params, problem.clone,
+                                            _evaluate_with(problem, calls))
+    strategy = memory["strategy"]
+    assert (nevals, calls, strategy.lambda_, strategy.update_count) == (10, [10], 10, 1)
+    assert type(population[0]) is type(parents[0]) and all(len(ind) == 4 for ind in population)
+    assert memory["best"] == population[0].fitness.wvalues == max(ind.fitness.wvalues for ind in population)
+    sampled_at = []  # the strategy's mean when each generation is sampled
+    generate = strategy.generate
+    strategy.generate = lambda make: (sampled_at.append(strategy.centroid.copy()), generate(make))[1]
+    mean = strategy.centroid.copy()
+    population, _ = custom_step.cma_es(population, problem.toolbox, params, problem.clone,
+                                       _evaluate_with(problem, calls))
+    assert memory["strategy"] is strategy and strategy.update_count == 2
+    assert np.array_equal(sampled_at[0], mean)  # its own children only: the mean stays where the update put it
+    immigrant = problem.clone(population[0])  # a better immigrant moves the mean to it
+    immigrant[:] = [0.0] * 4
+    immigrant.fitness.values = problem.toolbox.evaluate(immigrant)
+    assert immigrant.fitness.wvalues > memory["best"]
+    population[-1] = immigrant
+    custom_step.cma_es(population, problem.toolbox, params, problem.clone, _evaluate_with(problem, calls))
+    assert np.array_equal(sampled_at[1], np.zeros(4)) and not np.allclose(mean, 0.0)
+
+
+@pytest.mark.slow
 def test_multi_objective_front_on_two_ranks(tmp_path):
     out = tmp_path / "r"
     run = hpcevo(["run", "--problem", "examples.multi_objective:make_toolbox", "--islands", 4, "--population", 24,
@@ -209,6 +324,7 @@ def test_trading_prices_file_is_valid_and_deterministic(tmp_path):
     assert [(m.name, m.n_bars) for m in markets] == [("ALPHA", 2016), ("BETA", 2016)]
 
 
+@pytest.mark.slow
 def test_trading_own_csv_through_the_cli(tmp_path):
     prices = trading_own_csv.write_prices(tmp_path / "prices.csv")
     out = tmp_path / "r"
@@ -236,13 +352,16 @@ def test_examples_readme_table():
     """Every example is in the table, and each `python -m hpcevo` command in it parses and names real code."""
     text = (ROOT / "examples" / "README.md").read_text()
     names = sorted(p.stem for p in (ROOT / "examples").glob("*.py") if not p.stem.startswith("_"))
-    assert names == sorted(SCRIPTS)
+    assert names == sorted([*SCRIPTS, *API_SCRIPTS])
     for name in names:
         assert f"`python examples/{name}.py`" in text
+    for name in API_SCRIPTS:
+        assert f"`mpiexec -n 4 python examples/{name}.py`" in text
+    assert "[`quickstart.ipynb`](quickstart.ipynb)" in text
     commands = re.findall(r"`mpiexec -n 4 (python -m hpcevo run [^`]+)`", text)
-    assert len(commands) == len(names)
+    assert len(commands) == len(SCRIPTS)
     for command in commands:
         args = build_parser().parse_args(shlex.split(command)[3:])
-        for spec in (args.problem, args.topology):
+        for spec in (args.problem, args.topology, args.algorithm, args.emigration, args.replacement):
             if spec and ":" in spec:
                 import_object(spec, "spec")

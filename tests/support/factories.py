@@ -33,6 +33,10 @@ def plain_toolbox(length=20):
     return tb
 
 
+# a toolbox object at module level, as DEAP's tutorials write it (`--problem tests.support.factories:MODULE_TOOLBOX`)
+MODULE_TOOLBOX = None
+
+
 def count_ones(ind):
     return (float(sum(ind)),)
 
@@ -224,3 +228,6 @@ def slow_until_requeued(delay=0.05, dimension=10):
     if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
         tb.register("evaluate", _slow_eval, evaluate=tb.evaluate, delay=delay)
     return tb
+
+
+MODULE_TOOLBOX = plain_toolbox()
