@@ -14,10 +14,8 @@ import pandas as pd
 from deap import base
 
 from .checkpoint import CHECKPOINT_NAME, read_state
-from .config import load_config
 from .errors import ConfigError
 from .output import MIGRATION_COLUMNS, logbook_columns, merged_hall_of_fame
-from .resume import Start
 
 __all__ = ["evolve", "load_run", "Result"]
 
@@ -50,7 +48,8 @@ class Result:
 
 
 def evolve(problem: base.Toolbox | Callable[..., base.Toolbox] | str, *, config: str | Path | None = None,
-           comm: Any = None, out: str | Path | None = None, **settings: Any) -> Result | None:
+           comm: Any = None, out: str | Path | None = None, resume: str | Path | None = None,
+           **settings: Any) -> Result | None:
     """Run an island-model search and return its Result (on rank 0; None on the other ranks under mpiexec).
 
     `problem`: a deap.base.Toolbox, a factory returning one, a built-in name ("rastrigin", "trading", ...) or a
@@ -58,9 +57,12 @@ def evolve(problem: base.Toolbox | Callable[..., base.Toolbox] | str, *, config:
     (islands=8, population=200, generations=300, topology="ring", emigration=my_function, ...; problem options
     as problem_options={...}), validated as the CLI validates flags: a mistake raises a UserError (on every
     rank) with the same message.  `out`: a run folder to write (the CLI's files), or None to keep everything
-    in memory.  `comm`: the mpi4py communicator to run on (default MPI.COMM_WORLD; a single process runs every
-    island itself).
+    in memory.  `resume`: a run folder to continue from its checkpoint (a stopped run, or a finished one given
+    more generations=), or "auto" with out=DIR (resume there if it has a checkpoint, else start there); the
+    problem must be the one that run used.  `comm`: the mpi4py communicator to run on (default
+    MPI.COMM_WORLD; a single process runs every island itself).
     """
+    from .resume import plan_run
     from .runner import execute
 
     settings = dict(settings)
@@ -79,12 +81,16 @@ def evolve(problem: base.Toolbox | Callable[..., base.Toolbox] | str, *, config:
     if out is not None:
         settings["out"] = str(out)
     config_path = None if config is None else str(config)
+    resume = None if resume is None else str(resume)
+    if resume == "auto" and out is None:
+        raise ConfigError("evolve(resume=\"auto\") needs the run folder: give out=RUN_DIR too (the run resumes "
+                          "from its checkpoint if it has one, else starts there).")
 
     def prepare():
-        return load_config(config_path, settings, override_kind="keyword"), Start()
+        return plan_run(config_path, settings, resume, override_kind="keyword")
 
-    outcome = execute(prepare, source=source, comm=comm, out=sys.stdout, memory=out is None, crash="raise",
-                      say_where=False)
+    outcome = execute(prepare, source=source, comm=comm, out=sys.stdout, memory=out is None and resume is None,
+                      crash="raise", cli=False)
     if outcome.results is None:  # not rank 0
         return None
     if outcome.run_dir:

@@ -29,13 +29,14 @@ class Start:
     written_by: str = ""
 
 
-def plan_run(config_path, overrides, resume=None):
-    """(Config, Start) for `hpcevo run`; raises ConfigError/CheckpointError with what to fix."""
+def plan_run(config_path, overrides, resume=None, override_kind="flag"):
+    """(Config, Start) for `hpcevo run` (and `evolve(..., resume=...)`, with override_kind="keyword");
+    raises ConfigError/CheckpointError with what to fix."""
     overrides = dict(overrides or {})
     if resume is None:
-        return load_config(config_path, overrides), Start()
+        return load_config(config_path, overrides, override_kind=override_kind), Start()
     if resume == "auto":
-        config = load_config(config_path, overrides)
+        config = load_config(config_path, overrides, override_kind=override_kind)
         if not config.out:
             raise ConfigError("--resume auto needs the run folder: give --out RUN_DIR (or out = \"...\" in the "
                               "config file); the run resumes from RUN_DIR's checkpoint if it has one, else starts "
@@ -61,7 +62,8 @@ def plan_run(config_path, overrides, resume=None):
         raise CheckpointError(f"checkpoint {path} holds settings that cannot be read; nothing was loaded from "
                               f"it. Start a new run.") from None
     overrides["out"] = str(run_dir)
-    config = load_config(config_path, overrides, base=saved, base_origin=f"checkpoint {path}")
+    config = load_config(config_path, overrides, base=saved, base_origin=f"checkpoint {path}",
+                         override_kind=override_kind)
     _check_compatible(config, saved, path, header)
     return config, Start(run_dir=str(run_dir), resume_from=str(path), generation=header["generation"],
                          written_by=str(header.get("hpcevo", "")))

@@ -100,13 +100,14 @@ def _rank0(world, step):
 
 
 def execute(prepare: Callable[[], tuple], *, source=None, comm=None, out=sys.stdout, memory=False,
-            crash: str = "abort", world: World | None = None, say_where: bool = True) -> Outcome:
+            crash: str = "abort", world: World | None = None, cli: bool = True) -> Outcome:
     """Run the search `prepare()` describes (it returns (Config, Start); called on rank 0 only).
 
     `source`: the problem as an object (a toolbox or a factory) instead of config.problem's name; `memory`:
     keep the results in memory instead of a run folder; `crash`: "abort" ends the whole job on an unexpected
     error (the CLI, and any run over several ranks), "raise" lets it propagate (one process driven from Python);
-    `say_where`: a quiet run still prints where its results are (the CLI).
+    `cli`: messages for the command line (a quiet run still prints where its results are; a stopped run is
+    continued with `--resume`); False for `evolve` (continued with `resume=`).
     """
     started = time.perf_counter()
     world = world or detect_world(comm)
@@ -115,7 +116,7 @@ def execute(prepare: Callable[[], tuple], *, source=None, comm=None, out=sys.std
                     interrupt_now=_raise_interrupt if in_python else lambda: _interrupt_now(world))
     installed = _install(stop)
     try:
-        return _execute(world, stop, prepare, source, out, memory, in_python, started, say_where)
+        return _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
     finally:
         if installed:
             stop.restore()
@@ -134,7 +135,7 @@ def _raise_interrupt():
     raise KeyboardInterrupt
 
 
-def _execute(world, stop, prepare, source, out, memory, in_python, started, say_where):
+def _execute(world, stop, prepare, source, out, memory, in_python, started, cli):
     out = _SafeOutput(out)
 
     def plan():
@@ -197,7 +198,7 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, say_
     outcome = Outcome(0, config, problem, run_dir=run_dir or None)
     if root:
         try:
-            outcome = _finish(config, problem, results, sink, run_dir, out, say_where)
+            outcome = _finish(config, problem, results, sink, run_dir, out, cli)
         except OutputError as exc:
             if in_python:
                 raise
@@ -226,7 +227,7 @@ def _interrupt_now(world):
     world.abort(EXIT_INTERRUPTED)
 
 
-def _finish(config, problem, results, sink, run_dir, out, say_where):
+def _finish(config, problem, results, sink, run_dir, out, cli):
     """Rank 0: write the outputs and summary; returns the Outcome (status 0, or EXIT_STOPPED when stopped)."""
     stopped = results["stopped"]
     summary = sink.finish(results, sink.backend)
@@ -234,11 +235,17 @@ def _finish(config, problem, results, sink, run_dir, out, say_where):
     for line in sink.printed:  # the problem's own closing lines (the trading verdict), --quiet or not
         print(line, file=out, flush=True)
     if stopped:
-        where = (f"checkpoint written to {Path(run_dir) / CHECKPOINT_NAME}. Continue with:\n"
-                 f"  python -m hpcevo run --resume {run_dir}\n(on any number of ranks, e.g. under mpiexec or srun). "
-                 if run_dir else "the results so far are in memory. ")
+        if not run_dir:
+            where = "the results so far are in memory (evolve with out=DIR keeps a checkpoint to continue from)."
+        elif cli:
+            where = (f"checkpoint written to {Path(run_dir) / CHECKPOINT_NAME}. Continue with:\n"
+                     f"  python -m hpcevo run --resume {run_dir}\n(on any number of ranks, e.g. under mpiexec or "
+                     f"srun). Exit status {EXIT_STOPPED}.")
+        else:
+            where = (f"checkpoint written to {Path(run_dir) / CHECKPOINT_NAME}; continue with "
+                     f"hpcevo.evolve(<the same problem>, resume={str(run_dir)!r}).")
         print(f"hpcevo: stopped after generation {results['generation']} of {config.generations} ({stopped}); "
-              f"{where}Exit status {EXIT_STOPPED}.", file=sys.stderr, flush=True)
+              f"{where}", file=sys.stderr, flush=True)
         return outcome
     if config.progress:
         best = summary["best"]
@@ -246,7 +253,7 @@ def _finish(config, problem, results, sink, run_dir, out, say_where):
         where = f"; results in {run_dir}" if run_dir else ""
         print(f"done: {summary['evaluations']:,} evaluations in {summary['wall_seconds']:.2f}s "
               f"({summary['evaluations_per_second'] or 0:,.0f}/s), best {shown}{where}", file=out, flush=True)
-    elif run_dir and say_where:  # --quiet still says where the results are
+    elif run_dir and cli:  # --quiet still says where the results are
         print(f"hpcevo: results in {run_dir}", file=out, flush=True)
     return outcome
 

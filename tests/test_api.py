@@ -108,6 +108,42 @@ def test_a_failure_in_this_process_raises_here(tmp_path):
         api.evolve(f"{F}:flaky", problem_options={"rate": 0.3}, on_error="raise", **SMALL)
 
 
+def _interrupting(times):
+    """A plain toolbox whose evaluate sends this process SIGINT `times` times, from its 30th call on."""
+    import signal
+
+    toolbox, calls = plain_toolbox(), []
+    evaluate = toolbox.evaluate
+
+    def interrupting(ind):
+        calls.append(1)
+        if 30 <= len(calls) < 30 + times:
+            os.kill(os.getpid(), signal.SIGINT)
+        return evaluate(ind)
+
+    toolbox.register("evaluate", interrupting)
+    return toolbox
+
+
+def test_ctrl_c_in_this_process_stops_with_results_then_twice_raises(tmp_path, capfd):
+    """Ctrl-C once: the epoch ends, a checkpoint is written and evolve returns the results so far; the run
+    folder resumes to the uninterrupted results. Twice: KeyboardInterrupt, and the interpreter lives on."""
+    settings = {**SMALL, "generations": 12}
+    stopped = api.evolve(_interrupting(1), out=tmp_path / "r", **settings)
+    assert stopped.summary["status"] == "stopped" and stopped.summary["generation"] < 12
+    err = capfd.readouterr().err
+    assert "SIGINT received" in err
+    assert f"continue with hpcevo.evolve(<the same problem>, resume={str(tmp_path / 'r')!r})" in err
+    with pytest.raises(KeyboardInterrupt):
+        api.evolve(_interrupting(2), **settings)
+    whole = api.evolve(plain_toolbox(), **settings)
+    resumed = api.evolve(plain_toolbox(), resume=tmp_path / "r", **settings)
+    assert resumed.summary["status"] == "complete" and resumed.run_dir == str(tmp_path / "r")
+    _same(resumed, whole)
+    with pytest.raises(ConfigError, match="resume=\"auto\"\\) needs the run folder"):
+        api.evolve(plain_toolbox(), resume="auto", **settings)
+
+
 @pytest.mark.parametrize("first", [40, 45])
 def test_extending_a_finished_run_equals_an_uninterrupted_one(tmp_path, first):
     """--resume DIR --generations 60 after a run of 40 (an epoch boundary: the migration the short run skipped is
