@@ -22,6 +22,7 @@ __all__ = ["World", "detect_world", "Backend", "SerialBackend", "MPIBackend", "i
 
 _ABORT_GRACE_SECONDS = 0.5
 _STOP_TAG = 75
+_MIGRANT_TAG = 76
 _LAUNCHER_SIZE_VARS = ("SLURM_NTASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 
 
@@ -107,6 +108,14 @@ class Backend(Protocol):
 
     def scatter(self, items: list | None) -> Any: ...
 
+    def allreduce(self, obj: Any, merge: Callable[[Any, Any], Any]) -> Any: ...
+
+    def bcast(self, obj: Any) -> Any: ...
+
+    def exchange_with(self, sends: dict[int, Any], sources: list[int]) -> dict[int, Any]: ...
+
+    def received(self) -> tuple[int, int]: ...
+
     def notify_stop(self, reason: str) -> None: ...
 
     def poll_stops(self) -> list[str]: ...
@@ -147,6 +156,24 @@ class SerialBackend:
     def scatter(self, items):
         return items[0]
 
+    def allreduce(self, obj, merge):
+        """`obj` merged with every other leader's by `merge` (associative, commutative); here only one."""
+        return obj
+
+    def bcast(self, obj):
+        return obj
+
+    def exchange_with(self, sends, sources):
+        """Send sends[g] to leader g and receive one object from each leader in `sources` (none here)."""
+        if sends or sources:
+            raise ValueError(f"one process hosts every island: nothing to send to leaders {sorted(sends)} or "
+                             f"receive from {sources}")
+        return {}
+
+    def received(self):
+        """(objects, bytes) this process has unpickled from MPI messages so far: none here."""
+        return 0, 0
+
     def notify_stop(self, reason):
         """Tell rank 0 this process was asked to stop (`reason`: the signal name); here this is rank 0."""
 
@@ -179,6 +206,8 @@ class MPIBackend:
         self.stop_comm = comm.Dup()  # side channel: any rank tells rank 0 it got a stop signal
         self._stop_requests = []
         self.is_root = world.rank == 0
+        self._ops = {}
+        self._traffic = _Traffic.install()
 
     def island_ids(self, n_islands):
         return island_block(n_islands, self.n_groups, self.group)
@@ -194,6 +223,36 @@ class MPIBackend:
 
     def scatter(self, items):
         return self.leader_comm.scatter(items, root=0)
+
+    def allreduce(self, obj, merge):
+        """`obj` merged with every leader's by `merge` along MPI's reduction tree (O(log leaders) steps)."""
+        from mpi4py import MPI
+
+        op = self._ops.get(merge)
+        if op is None:
+            op = self._ops[merge] = MPI.Op.Create(lambda a, b, datatype=None: merge(a, b), commute=True)
+        return self.leader_comm.allreduce(obj, op=op)
+
+    def bcast(self, obj):
+        return self.leader_comm.bcast(obj, root=0)
+
+    def exchange_with(self, sends, sources):
+        """Send sends[g] to leader g (without waiting) and receive one object from each leader in `sources`,
+        in that order; returns {g: object}."""
+        from mpi4py import MPI
+
+        requests = [self.leader_comm.isend(obj, dest=g, tag=_MIGRANT_TAG) for g, obj in sorted(sends.items())]
+        got = {g: self.leader_comm.recv(source=g, tag=_MIGRANT_TAG) for g in sources}
+        MPI.Request.waitall(requests)
+        return got
+
+    def received(self):
+        return self._traffic.objects, self._traffic.bytes
+
+    def close(self):
+        for op in self._ops.values():
+            op.Free()
+        self._ops.clear()
 
     def notify_stop(self, reason):
         """Tell rank 0 (without blocking: this runs in a signal handler) that this rank was asked to stop."""
@@ -224,3 +283,32 @@ class MPIBackend:
                 yield None
                 return
             yield lambda individuals: list(executor.map(evaluate_remote, individuals, chunksize=chunksize))
+
+
+class _Traffic:
+    """Counts the objects and bytes this process unpickles from MPI messages (mpi4py's pickle hook): how the
+    engine measures its own coordination.  One per process, installed once."""
+
+    _installed = None
+
+    def __init__(self):
+        self.objects = 0
+        self.bytes = 0
+
+    @classmethod
+    def install(cls):
+        if cls._installed is None:
+            import pickle
+
+            from mpi4py import MPI
+
+            traffic = cls()
+
+            def loads(data, *args):
+                traffic.objects += 1
+                traffic.bytes += memoryview(data).nbytes
+                return pickle.loads(data, *args)
+
+            MPI.pickle.__init__(pickle.dumps, loads, MPI.pickle.PROTOCOL, MPI.pickle.THRESHOLD)
+            cls._installed = traffic
+        return cls._installed

@@ -40,6 +40,7 @@ class Config:
     emigration: str | Callable = "best"
     replacement: str | Callable = "worst"
     algorithm: str | Callable = "auto"
+    migration: str = "neighbour"
     cxpb: float = 0.7
     mutpb: float = 0.2
     offspring: int = 0
@@ -90,10 +91,11 @@ class Config:
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 # Settings a resumed run may change without changing its results; the rest must match the checkpoint.
 RESUME_MAY_CHANGE = ("generations", "ranks_per_island", "chunksize", "out", "progress", "checkpoint_every",
-                     "max_walltime", "stop_after", "eval_timeout")
+                     "max_walltime", "stop_after", "eval_timeout", "migration")
 # Settings about one session of a run, not inherited from the checkpoint when resuming.
 SESSION_KEYS = ("max_walltime", "stop_after")
-_CHOICES = {"on_error": ("raise", "penalize")}  # the plugin settings' names are in hpcevo.registry
+# the plugin settings' names are in hpcevo.registry, the migration schemes' in hpcevo.migration.SCHEMES
+_CHOICES = {"on_error": ("raise", "penalize"), "migration": ("neighbour", "via_root")}
 _POSITIVE = ("population", "generations", "migration_interval", "ranks_per_island", "chunksize", "hall_of_fame")
 
 

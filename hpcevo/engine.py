@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from .island import Island
 from .messages import EpochReport
-from .migration import MigrationScheme, ViaRoot, route_migrants
+from .migration import MigrationScheme, make_scheme, route_migrants, rows_in_order
+from .output import LogShard
 from .rng import epoch_rng, island_streams
 from .stopping import StopFlag
 from .topology import check_routes
@@ -46,6 +48,9 @@ class RunSink(Protocol):
     def checkpoint(self, state: dict) -> None:
         """A consistent state of every island (periodic, on a stop, and at the end)."""
 
+    def merge_logs(self, part: int) -> None:
+        """Take the leaders' log shards of `part` into the logs (a scheme that leaves the rows on the leaders)."""
+
     def progress(self, results: dict) -> None:
         """The results so far, after a periodic checkpoint."""
 
@@ -64,6 +69,9 @@ class MemorySink:
 
     def checkpoint(self, state):
         pass
+
+    def merge_logs(self, part):
+        raise RuntimeError("a run kept in memory gathers its logbook rows to rank 0: it has no log shards")
 
     def progress(self, results):
         pass
@@ -98,7 +106,7 @@ class Control:
 
     `resume` is the checkpoint state on rank 0 (None elsewhere); `resuming` is known on every rank.
     `sink` receives records and checkpoints on rank 0 (a MemorySink when None); `scheme` exchanges
-    migrants (ViaRoot when None); `started` is when the process began (perf_counter).
+    migrants (config.migration's when None); `started` is when the process began (perf_counter).
     """
 
     stop: StopFlag = field(default_factory=StopFlag)
@@ -120,10 +128,14 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
     n = config.islands
     streams = island_streams(config.seed, n)
     topology = resolve_topology(config.topology)
-    scheme = control.scheme or ViaRoot()
+    scheme = control.scheme or make_scheme(config, logs_on_root=not config.out)
+    traffic = _Traffic(backend)
     reported = set()  # each kind of evaluation failure is printed once per process, not once per island
     islands = [Island(i, config, problem, streams[i], reported) for i in backend.island_ids(n)]
     sink = control.sink if control.sink is not None else MemorySink()
+    # rows and records stay where they arise when the scheme leaves them there (a run folder, Neighbour)
+    shard = None if scheme.gathers_logs else LogShard(config.out, backend.leader_ranks().index(backend.world.rank),
+                                                      problem.n_objectives)
     session_epochs = []
     pending = False
     if control.resuming:
@@ -148,19 +160,22 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
         outgoing = {island.index: island.emigrants(config.migrants) if migrate else [] for island in islands}
         report = EpochReport(outgoing, {island.index: (island.best(), island.evaluations) for island in islands},
                              compute, control.stop.reason and f"{control.stop.reason} on {backend.world.where}",
-                             rows)
+                             rows, migrate)
 
         def routes():
             return check_routes(topology(n, epoch, epoch_rng(config.seed, epoch)), n, config.topology)
 
-        def decide(reports):
+        def decide(totals):
             if last:
                 return None, False
-            return _decide(config, backend, reports, control, clock, epoch, done, session_epochs)
+            return _decide(config, backend, totals, control, clock, epoch, done, session_epochs)
 
-        result = scheme.exchange(backend, epoch, report, routes, decide)
+        with traffic.epoch():
+            result = scheme.exchange(backend, epoch, report, routes, decide)
         for island in islands:
             island.receive(result.decision.incoming.get(island.index, []))
+        if shard is not None:
+            shard.add(rows_in_order([rows]), result.own_records)
         return result
 
     if pending:  # the migration an uninterrupted run made at this generation
@@ -184,33 +199,54 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
         spent = time.perf_counter() - t0
         if backend.is_root:
             # Rank 0's gather also waits for the slowest leader's epoch: count that as load imbalance.
-            wait = max(0.0, min(spent, max(r.compute_seconds for r in result.reports) - (t0 - t_epoch)))
+            wait = max(0.0, min(spent, result.totals.compute_seconds - (t0 - t_epoch)))
             clock.waiting += wait
             clock.migration += spent - wait
         session_epochs.append(time.perf_counter() - t_epoch)
         clock.epochs_run += 1
         if backend.is_root:
-            sink.record(epoch, _rows_in_order(result.reports), result.records, session_epochs[-1])
-            statuses = {k: v for r in result.reports for k, v in r.status.items()}
-            _progress(config, problem.weights, epoch + 1, done, statuses, clock, out)
+            sink.record(epoch, result.rows, result.records, session_epochs[-1])
+            _progress(config, problem.weights, epoch + 1, done, result.totals, clock, out)
         if result.decision.stop_reason:
             stopped = result.decision.stop_reason
             break
         if result.decision.checkpoint_now:
-            _checkpoint(backend, islands, config, sink, clock, done, final=False)
+            _checkpoint(backend, islands, config, sink, clock, done, final=False, shard=shard)
     pending = done >= config.generations and done % config.migration_interval == 0 and config.migrants > 0
-    state = _checkpoint(backend, islands, config, sink, clock, done, final=True, pending=pending)
+    state = _checkpoint(backend, islands, config, sink, clock, done, final=True, pending=pending, shard=shard)
+    coordination = traffic.summary(scheme.name)
     if not backend.is_root:
         return None
-    results = _results(state, clock, stopped)
+    results = {**_results(state, clock, stopped), "coordination": coordination}
     return sink.attach(results) if isinstance(sink, MemorySink) else results
 
 
-def _rows_in_order(reports):
-    """An epoch's logbook rows by generation, then island: the order an uninterrupted run writes, whatever
-    the hosts and however the run was split into sessions."""
-    rows = [row for r in reports for island_rows in r.rows.values() for row in island_rows]
-    return sorted(rows, key=lambda row: (row["gen"], row["island"]))
+class _Traffic:
+    """What this process receives during the epochs' exchanges (objects unpickled from MPI messages, and
+    their bytes): the run's coordination cost, measured rather than modelled."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.epochs = 0
+        self.objects = 0
+        self.bytes = 0
+
+    @contextmanager
+    def epoch(self):
+        objects, size = self.backend.received()
+        yield
+        after = self.backend.received()
+        self.epochs += 1
+        self.objects += after[0] - objects
+        self.bytes += after[1] - size
+
+    def summary(self, scheme):
+        """On rank 0: the averages per epoch, with the busiest leader's messages (a bounded reduction)."""
+        per_epoch = self.objects / self.epochs if self.epochs else 0.0
+        busiest = self.backend.allreduce(per_epoch, max)
+        return {"scheme": scheme, "rank0_received_bytes_per_epoch": round(self.bytes / max(1, self.epochs), 1),
+                "rank0_received_messages_per_epoch": round(per_epoch, 2),
+                "max_leader_messages_per_epoch": round(busiest, 2)}
 
 
 def _results(state, clock, stopped):
@@ -221,15 +257,16 @@ def _results(state, clock, stopped):
             "session_evaluations": sum(st["evaluations"] for st in state["islands"]) - clock.base_evals}
 
 
-def _decide(config, backend, reports, control, clock, epoch, done, session_epochs):
+def _decide(config, backend, totals, control, clock, epoch, done, session_epochs):
     """Rank 0, after an epoch that is not the last: (stop reason or None, write a checkpoint now?).
 
     `epoch` is the index of the epoch just run (0-based)."""
     mine = [f"{control.stop.reason} on {backend.world.where}"] if control.stop.reason else []
-    # leaders report in the gather, every rank also through the stop channel: name each rank once
-    requests = list(dict.fromkeys(mine + [r.stop_request for r in reports if r.stop_request] + backend.poll_stops()))
+    # leaders report in the epoch's totals, every rank also through the stop channel: name each rank once
+    requests = list(dict.fromkeys(mine + [text for _, text in totals.stop_requests] + backend.poll_stops()))
+    more = len(requests) - 1 + totals.more_stops
     if requests:
-        return requests[0] + (f" (and {len(requests) - 1} more rank(s))" if len(requests) > 1 else ""), True
+        return requests[0] + (f" (and {more} more rank(s))" if more else ""), True
     if config.stop_after and done >= config.stop_after:
         return f"stop_after = {config.stop_after} reached", True
     budget = config.max_walltime_seconds
@@ -243,15 +280,19 @@ def _decide(config, backend, reports, control, clock, epoch, done, session_epoch
     return None, bool(every) and (epoch + 1) % every == 0
 
 
-def _checkpoint(backend, islands, config, sink, clock, done, final, pending=False):
+def _checkpoint(backend, islands, config, sink, clock, done, final, pending=False, shard=None):
     """Gather every island's state to rank 0 and (there) hand it to the sink; returns the state on rank 0.
 
     `pending`: the run ended at an epoch boundary without that epoch's migration (an extension makes it).
+    `shard`: this leader's log shard, sealed before the gather so that rank 0 merges it whole first.
     On a periodic checkpoint the sink also gets the results so far (a run in progress)."""
     t0 = time.perf_counter()
+    sealed = shard.seal(final=final) if shard is not None else None
     parts = backend.gather([island.state() for island in islands])
     if not backend.is_root:
         return None
+    if sealed is not None:
+        sink.merge_logs(sealed)
     merged = sorted((st for part in parts for st in part), key=lambda st: st["index"])
     state = {"generation": done, "epoch": -(-done // config.migration_interval), "islands": merged,
              "pending_migration": pending}
@@ -263,14 +304,13 @@ def _checkpoint(backend, islands, config, sink, clock, done, final, pending=Fals
     return state
 
 
-def _progress(config, weights, epoch, done, statuses, clock, out):
+def _progress(config, weights, epoch, done, totals, clock, out):
     """One line per epoch on rank 0: epoch, generation/total, best (objective values), evals/s, elapsed, ETA."""
     if not config.progress:
         return
     elapsed = time.perf_counter() - clock.start
-    evals = sum(ev for _, ev in statuses.values()) - clock.base_evals
-    bests = [b for b, _ in statuses.values() if b is not None]
-    best = max(bests) if bests else None
+    evals = totals.evaluations - clock.base_evals
+    best = totals.best
     shown = "n/a" if best is None else "/".join(f"{w / wt:.6g}" for w, wt in zip(best, weights))
     epochs = math.ceil(config.generations / config.migration_interval)
     per_epoch = elapsed / max(1, clock.epochs_run)

@@ -1,6 +1,6 @@
 """Exception types: user mistakes (exit 2, one paragraph, no traceback) versus run failures."""
 
-__all__ = ["UserError", "ConfigError", "ProblemError", "WorldError", "EvaluationError", "Rejected"]
+__all__ = ["UserError", "ConfigError", "ProblemError", "WorldError", "EvaluationError", "OutputError", "Rejected"]
 
 
 class UserError(Exception):
@@ -23,6 +23,10 @@ class WorldError(UserError):
 
 class EvaluationError(RuntimeError):
     """An evaluation raised while on_error = "raise": ends the whole job."""
+
+
+class OutputError(RuntimeError):
+    """The run folder could not be written (disk full, folder removed or not writable)."""
 
 
 class Rejected(Exception):

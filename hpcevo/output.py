@@ -10,13 +10,16 @@ import datetime
 import io
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from .errors import OutputError
 from .island import new_hall_of_fame, stat_columns
 
 __all__ = ["atomic_write", "csv_text", "make_run_dir", "write_config", "write_results", "write_summary", "RunFiles",
+           "LogShard", "remove_shards",
            "logbook_columns", "merged_hall_of_fame", "readable"]
 
 
@@ -141,9 +144,111 @@ class RunFiles:
                 marks[name] = [size, raw.read(_TAIL).hex()]
         return marks
 
+    def merge(self, part):
+        """Append the rows and records the leaders' log shards hold for `part` (the interval that a checkpoint
+        ends), in the files' order, then delete those shards; returns the number of shards merged."""
+        shards = self.dir / SHARD_DIR
+        merged = 0
+        for name, key in (("logbook.csv", _logbook_key), ("migrations.csv", _migration_key)):
+            paths = sorted(shards.glob(f"{Path(name).stem}.*.{part}.csv"))
+            lines = [line for path in paths for line in path.read_text(encoding="utf-8").splitlines(keepends=True)]
+            self.handles[name].write("".join(sorted(lines, key=key)))
+            merged = max(merged, len(paths))
+            for path in paths:
+                path.unlink()
+        return merged
+
     def close(self):
         for fh in self.handles.values():
             fh.close()
+        remove_shards(self.dir, only_if_empty=True)
+
+
+SHARD_DIR = ".shards"
+
+
+def _logbook_key(line):
+    island, gen = line.split(",", 2)[:2]
+    return int(gen), int(island)
+
+
+def _migration_key(line):
+    epoch, src, dst = line.split(",", 3)[:3]
+    return int(epoch), int(src), int(dst)
+
+
+def remove_shards(run_dir, only_if_empty=False):
+    """Delete the log shards folder (rows written after the last checkpoint by a run that then stopped)."""
+    shards = Path(run_dir) / SHARD_DIR
+    if not shards.is_dir():
+        return
+    if not only_if_empty:
+        for path in shards.iterdir():
+            path.unlink()
+    try:
+        shards.rmdir()
+    except OSError:
+        pass
+
+
+class LogShard:
+    """One group leader's logbook rows and migration records (those of the routes into its islands) since the
+    last checkpoint, in files of its own under the run folder's `.shards/`: written where they arise, so they
+    never travel to rank 0, which merges each checkpoint's shards into logbook.csv and migrations.csv."""
+
+    def __init__(self, run_dir, leader, n_objectives):
+        self.run_dir = Path(run_dir)
+        self.dir = self.run_dir / SHARD_DIR
+        self.leader = leader
+        self.columns = logbook_columns(n_objectives)
+        self.part = 0
+        self.handles = {}
+        with self._writing():
+            self.dir.mkdir(exist_ok=True)
+            self._open()
+
+    def _open(self):
+        for name in ("logbook", "migrations"):
+            self.handles[name] = open(self.dir / f"{name}.{self.leader}.{self.part}.csv", "w", encoding="utf-8",
+                                      newline="")
+
+    def add(self, rows, records):
+        with self._writing():
+            self.handles["logbook"].write(csv_text(rows, self.columns, header=False))
+            self.handles["migrations"].write(csv_text(records, MIGRATION_COLUMNS, header=False))
+
+    def seal(self, final=False):
+        """Close this part (flushed and synced, so rank 0 reads it whole) and start the next unless `final`;
+        returns the part sealed."""
+        with self._writing():
+            for fh in self.handles.values():
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+            self.handles.clear()
+            sealed = self.part
+            self.part += 1
+            if not final:
+                self._open()
+        return sealed
+
+    @contextmanager
+    def _writing(self):
+        """An OSError becomes an OutputError that says what is intact and how to continue."""
+        try:
+            yield
+        except OSError as exc:
+            for fh in self.handles.values():
+                try:
+                    fh.close()
+                except OSError:
+                    pass
+            self.handles.clear()
+            raise OutputError(f"cannot write the log shard {exc.filename or self.dir}: {exc.strerror or exc}. "
+                              f"The run folder's last checkpoint and the files written before it are intact. "
+                              f"Free space or fix the run folder {self.run_dir} (it must be on a filesystem every "
+                              f"rank can write), then continue with: python -m hpcevo run --resume "
+                              f"{self.run_dir}") from None
 
 
 _TAIL = 64

@@ -7,7 +7,8 @@ set to the island's own stream) except the topology's, which gets `rng`:
 
 - emigration  `select(population, k) -> list of k individuals` to send (the engine clones them);
 - replacement `replace(population, k) -> list of k resident indices` for the immigrants to overwrite;
-- topology    `topology(n_islands, epoch, rng) -> [(src, dst), ...]`, run on rank 0 with a `random.Random`;
+- topology    `topology(n_islands, epoch, rng) -> [(src, dst), ...]`, run on every group leader with a seeded
+  `random.Random` (a pure function: leaders that compute different routes end the run);
 - algorithm   `step(population, toolbox, params, clone, evaluate) -> (new_population, n_evaluations)`, one
   generation: `params` holds cxpb, mutpb, offspring and `memory` (a dict private to the island, saved in its
   checkpoints, for stateful algorithms); `clone(ind)` copies an individual; `evaluate(individuals)` sets their

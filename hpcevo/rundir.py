@@ -19,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from .checkpoint import CHECKPOINT_NAME, read_state, write_checkpoint
 from .engine import MemorySink
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .output import (
     RunFiles,
     atomic_write,
@@ -27,6 +27,7 @@ from .output import (
     make_run_dir,
     merged_hall_of_fame,
     readable,
+    remove_shards,
     write_config,
     write_results,
     write_summary,
@@ -34,10 +35,6 @@ from .output import (
 from .resume import STARTUP_FILES
 
 __all__ = ["RunFolder", "MemoryRun", "OutputError"]
-
-
-class OutputError(RuntimeError):
-    """Rank 0 could not write to the run folder (disk full, folder removed or not writable)."""
 
 
 class RunFolder:
@@ -61,6 +58,7 @@ class RunFolder:
                 self.resume_state = read_state(start.resume_from)
                 self.path = Path(start.run_dir)
                 self.files = RunFiles(self.path, self.problem.n_objectives, resume=self.resume_state["files"])
+                remove_shards(self.path)  # rows after the checkpoint: the resumed run writes them again
                 if start.written_by != __version__:
                     print(f"hpcevo: note: the checkpoint was written by hpcevo {start.written_by or 'unknown'}, "
                           f"this is {__version__}; results may differ from an uninterrupted run.", file=sys.stderr)
@@ -85,6 +83,11 @@ class RunFolder:
     def record(self, epoch, rows, migrations, seconds):
         with self._writing():
             self.files(epoch, rows, migrations, seconds)
+
+    def merge_logs(self, part):
+        """Append the leaders' log shards of `part` to the logs (before the checkpoint that ends it)."""
+        with self._writing():
+            self.files.merge(part)
 
     def checkpoint(self, state):
         with self._writing():
@@ -184,6 +187,7 @@ def build_summary(run, results, hof, status):
         "migration_share": results["migration_seconds"] / wall if wall > 0 else None,
         "waiting_share": results["waiting_seconds"] / wall if wall > 0 else None,
         "checkpoint": {"file": CHECKPOINT_NAME if run.path else None, "bytes": run.checkpoint_bytes},
+        "coordination": results.get("coordination"),
         "best": ({"fitness": list(hof[0].fitness.values), "individual": readable(hof[0], run.problem.toolbox)}
                  if hof else None),
         "versions": _versions(),

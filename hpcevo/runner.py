@@ -24,6 +24,7 @@ from .checkpoint import CHECKPOINT_NAME
 from .comm import World, detect_world
 from .engine import Control, resolve_topology, run_islands
 from .errors import UserError, WorldError
+from .migration import RouteMismatch
 from .problem import Problem, check_algorithm, load_problem, resolved_options
 from .resume import plan_run
 from .rundir import MemoryRun, OutputError, RunFolder
@@ -190,6 +191,14 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
                 results = run_islands(config, problem, backend, evaluator, out=out, control=control)
             except OutputError as exc:
                 report_crash(str(exc), EXIT_OUTPUT, plain=True, world=world)
+            except RouteMismatch as exc:
+                if in_python:
+                    raise
+                # every leader found it at once: rank 0 says it, the others leave the saying to rank 0
+                if world.rank != 0:
+                    time.sleep(_QUIET_ABORT_SECONDS)
+                    world.abort(2)
+                report_crash(str(exc), 2, plain=True, world=world)
             except BaseException:
                 if in_python:
                     raise
@@ -205,6 +214,9 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
             report_crash(str(exc), EXIT_OUTPUT, plain=True, world=world)
     outcome.status = world.bcast(outcome.status)
     return outcome
+
+
+_QUIET_ABORT_SECONDS = 3.0  # a leader other than rank 0 waits this long for rank 0 to report and end the job
 
 
 def _check_sendable(config):

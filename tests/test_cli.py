@@ -266,3 +266,44 @@ def test_report_hook_runs_on_rank_0(tmp_path):
     assert run.returncode == 0, run.stderr
     best = json.loads((tmp_path / "r" / "hall_of_fame.json").read_text())["individuals"][0]
     assert (tmp_path / "r" / "best.txt").read_text() == f"{best['individual']} {best['fitness'][0]}\n"
+
+
+@pytest.mark.slow
+def test_neighbour_migration_on_eight_ranks_stops_and_resumes_on_three(tmp_path):
+    """The default scheme (leader to leader) on 8 ranks writes what a serial run and a via-rank-0 run write;
+    stopped on 8 ranks and resumed on 3 it still does; rank 0's bytes per epoch stay within 1.5x of 2 ranks'."""
+    args = ["--problem", "rastrigin", "-O", "dimension=8", "--islands", 8, "--population", 16, "--generations", 12,
+            "--migration-interval", 2, "--migrants", 3, "--checkpoint-every", 2, "--quiet"]
+    serial = hpcevo(args + ["--out", tmp_path / "serial"])
+    assert serial.returncode == 0, serial.stderr
+    for name, ranks, extra in (("n8", 8, []), ("via8", 8, ["--migration", "via_root"]), ("n3", 3, [])):
+        run = hpcevo(args + extra + ["--out", tmp_path / name], ranks=ranks)
+        assert run.returncode == 0, run.stderr
+        same_results(tmp_path / "serial", tmp_path / name)
+    stopped = hpcevo(args + ["--stop-after", 6, "--out", tmp_path / "split"], ranks=8)
+    assert stopped.returncode == 75, stopped.stderr
+    resumed = hpcevo(["run", "--resume", tmp_path / "split"], ranks=3)
+    assert resumed.returncode == 0, resumed.stderr
+    same_results(tmp_path / "serial", tmp_path / "split")
+    one_per_rank = ["--problem", "rastrigin", "--population", 16, "--generations", 8, "--migration-interval", 2,
+                    "--quiet"]
+    coordination = {}
+    for ranks in (2, 8):
+        run = hpcevo(one_per_rank + ["--islands", ranks, "--out", tmp_path / f"ring{ranks}"], ranks=ranks)
+        assert run.returncode == 0, run.stderr
+        coordination[ranks] = json.loads((tmp_path / f"ring{ranks}" / "summary.json").read_text())["coordination"]
+    assert coordination[8]["rank0_received_bytes_per_epoch"] <= 1.5 * coordination[2]["rank0_received_bytes_per_epoch"]
+    assert coordination[8]["max_leader_messages_per_epoch"] <= 1 + 2 * 3 + 3  # degree 1, log2(8) = 3
+
+
+@pytest.mark.slow
+def test_leaders_that_disagree_on_the_routes_end_the_job(tmp_path):
+    """A topology whose routes depend on the rank: with leader-to-leader migration every leader would wait for
+    migrants that never come; instead the job ends, status 2, with one paragraph that says what to fix."""
+    run = hpcevo(["--problem", "onemax", "--islands", 4, "--population", 10, "--generations", 6,
+                  "--migration-interval", 2, "--topology", "tests.support.factories:rank_dependent",
+                  "--out", tmp_path / "r"], ranks=4, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert ("the group leaders computed different routes for epoch 0 from topology tests.support.factories:"
+            "rank_dependent: it must be a pure function of (n_islands, epoch, rng)") in run.stderr
+    assert "Traceback" not in run.stderr

@@ -23,6 +23,7 @@ DEFAULTS = {
     "emigration": "best",
     "replacement": "worst",
     "algorithm": "auto",
+    "migration": "neighbour",
     "cxpb": 0.7,
     "mutpb": 0.2,
     "offspring": 0,
@@ -261,6 +262,7 @@ def test_mu_plus_lambda_rate_sum(tmp_path):
     ("algorithm", "nsga", "nsga2"),
     ("algorithm", "mu_lambda", "mu_plus_lambda"),
     ("on_error", "penalise", "penalize"),
+    ("migration", "neighbor", "neighbour"),
     ("topology", "rign", "ring"),
     ("topology", "compete", "complete"),
 ])

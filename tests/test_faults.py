@@ -169,7 +169,8 @@ def test_run_folder_failing_mid_run(tmp_path, breakage):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 74, err
-    assert "hpcevo: error on rank 0 on " in err and "Traceback" not in err
+    # the folder gone, whichever process writes first says so: rank 0 (a checkpoint) or a leader (its log shard)
+    assert re.search(r"hpcevo: error on rank \d+ on ", err) and "Traceback" not in err
     if breakage == "disk full":
         assert "No space left on device" in err
         done = _checkpoint_intact(run_dir, 399)

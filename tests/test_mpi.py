@@ -27,14 +27,16 @@ def _serial_reference(overrides, out):
     assert run(None, {**overrides, "out": str(out)}, out=io.StringIO(), comm=MPI.COMM_SELF) == 0
 
 
+@pytest.mark.parametrize("migration", ["neighbour", "via_root"])
 @pytest.mark.parametrize("ranks_per_island", [1, 2])
 @pytest.mark.parametrize("problem", ["onemax", "zdt1"])
-def test_world_matches_serial_backend(mpi_tmp_path, problem, ranks_per_island):
+def test_world_matches_serial_backend(mpi_tmp_path, problem, ranks_per_island, migration):
     from hpcevo.runner import run
 
     comm = _comm()
     overrides = {"problem": problem, "islands": 5, "population": 16, "generations": 6, "migration_interval": 2,
-                 "migrants": 2, "progress": False, "ranks_per_island": ranks_per_island,
+                 "migrants": 2, "progress": False, "ranks_per_island": ranks_per_island, "migration": migration,
+                 "topology": "complete" if problem == "zdt1" else "ring", "checkpoint_every": 1,
                  "problem_options": {"length": 12} if problem == "onemax" else {"dimension": 4}}
     status = run(None, {**overrides, "out": str(mpi_tmp_path / "mpi")})
     assert status == 0
@@ -176,3 +178,37 @@ def test_two_searches_side_by_side_on_sub_communicators(mpi_tmp_path):
     if comm.rank == 0:
         for name in RESULT_FILES:
             assert (mpi_tmp_path / "half0" / name).read_bytes() == (mpi_tmp_path / "half1" / name).read_bytes()
+
+
+def test_neighbour_keeps_rank_0_traffic_flat(mpi_tmp_path):
+    """Ring, one island per rank, on 2 and then 4 ranks (sub-communicators): rank 0 receives about as many
+    bytes per epoch on 4 as on 2 (no migrants but its neighbour's, no logbook rows), and each leader's messages
+    grow by the reduction tree's depth; via rank 0 they grow with the number of leaders."""
+    import json
+    import math
+
+    import hpcevo
+
+    comm = _comm()
+    seen = {}
+    for size in (2, 4):
+        for scheme in ("neighbour", "via_root"):
+            sub = comm.Split(0 if comm.rank < size else 1, comm.rank)
+            try:
+                if comm.rank < size:
+                    hpcevo.evolve("rastrigin", comm=sub, problem_options={"dimension": 10}, islands=size,
+                                  population=12, generations=12, migration_interval=2, migrants=3, seed=1,
+                                  migration=scheme, progress=False, out=mpi_tmp_path / f"{scheme}{size}")
+            finally:
+                sub.Free()
+            comm.Barrier()
+            seen[scheme, size] = json.loads((mpi_tmp_path / f"{scheme}{size}" / "summary.json").read_text())[
+                "coordination"]
+    small, large = seen["neighbour", 2], seen["neighbour", 4]
+    assert large["scheme"] == "neighbour"
+    assert 0 < large["rank0_received_bytes_per_epoch"] <= 1.5 * small["rank0_received_bytes_per_epoch"]
+    for size in (2, 4):
+        assert seen["neighbour", size]["max_leader_messages_per_epoch"] <= 1 + 2 * math.log2(size) + 3
+    assert seen["via_root", 4]["rank0_received_bytes_per_epoch"] > 1.5 * seen["via_root", 2][
+        "rank0_received_bytes_per_epoch"]
+    assert seen["via_root", 4]["rank0_received_bytes_per_epoch"] > 2 * large["rank0_received_bytes_per_epoch"]

@@ -134,6 +134,14 @@ def star(n_islands, epoch, rng):
     return [(i, 0) for i in range(1, n_islands)]
 
 
+def rank_dependent(n_islands, epoch, rng):
+    """An impure topology: its routes depend on the MPI rank that computes them (leaders disagree)."""
+    from mpi4py import MPI
+
+    shift = 1 + MPI.COMM_WORLD.Get_rank() % 2
+    return [(i, (i + shift) % n_islands) for i in range(n_islands)]
+
+
 def numpy_individuals(dimension=6):
     """Individuals that are numpy arrays (as in DEAP's numpy examples): clone and hall of fame must cope."""
     import numpy as np
