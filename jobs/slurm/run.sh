@@ -1,6 +1,7 @@
 #!/bin/bash
-# hpcevo under SLURM: copy this file, edit the #SBATCH lines and the knobs, then `sbatch run.sh`.
-# Outside SLURM, `bash run.sh` runs the same job with mpiexec on NTASKS local ranks (default 2).
+# hpcevo under SLURM: copy this file, edit the #SBATCH lines and the knobs, then `sbatch run.sh [hpcevo run flags]`
+# (flags after the script name are passed on as they are, spaces in them kept: sbatch run.sh --seed 7).
+# Outside SLURM, `bash run.sh [flags]` runs the same job with mpiexec on NTASKS local ranks (default 2).
 #
 # A run that is stopped early (time limit near, preemption, scancel --signal=USR1) writes a checkpoint and
 # exits with status 75; this script then requeues the job (`scontrol requeue`), and the requeued job resumes
@@ -9,6 +10,14 @@
 #SBATCH --job-name=hpcevo
 #SBATCH --ntasks=64
 #SBATCH --time=02:00:00
+# Lines starting "##SBATCH" are comments to sbatch: remove one "#" to use them. Most sites want an account and a
+# partition; a fixed layout gives whole nodes (then drop --ntasks above); one core per rank is hpcevo's model.
+##SBATCH --account=myproject
+##SBATCH --partition=compute
+##SBATCH --nodes=2
+##SBATCH --ntasks-per-node=32
+##SBATCH --cpus-per-task=1
+##SBATCH --mem=64G
 #SBATCH --output=hpcevo-%j.out
 # append: a requeued job keeps the earlier runs' output in the same file
 #SBATCH --open-mode=append
@@ -21,42 +30,65 @@
 
 # ---- knobs (environment variables override these defaults; sbatch passes your environment) --------------
 CONFIG="${CONFIG:-}"                        # TOML config file; empty = the built-in main job
-# run folder: the same for every restart of this job (a requeued job keeps its job id), so a restart resumes
+# run folder: the same for every restart of this job (a requeued job keeps its job id), so a restart resumes.
+# It must be on a filesystem every node can write (not node-local /tmp): every group leader writes its log
+# shards there, and rank 0 the checkpoint.
 if [ -n "${SLURM_JOB_ID:-}" ]; then
     RUN_DIR="${RUN_DIR:-runs/job-${SLURM_ARRAY_JOB_ID:-$SLURM_JOB_ID}${SLURM_ARRAY_TASK_ID:+-$SLURM_ARRAY_TASK_ID}}"
 else
     RUN_DIR="${RUN_DIR:-runs/job-local-$$}"
 fi
 RANKS_PER_ISLAND="${RANKS_PER_ISLAND:-1}"   # 1 leader + evaluators per island group
-VENV="${VENV:-$PWD/.venv}"                  # python environment with hpcevo installed
+# A file sourced first, for what your site needs: `module load ...`, `conda activate ...`, `source env/bin/activate`
+SITE_SETUP="${SITE_SETUP:-}"
+VENV="${VENV-$PWD/.venv}"                   # python environment with hpcevo; empty: the python on PATH (SITE_SETUP)
 HPCEVO_ARGS="${HPCEVO_ARGS:-}"              # extra flags, e.g. "--generations 500 --seed 7 --checkpoint-every 5"
 MAX_RESTARTS="${MAX_RESTARTS:-10}"          # requeue a stopped job at most this many times
 if [ -n "${SLURM_JOB_ID:-}" ]; then
-    LAUNCHER="${LAUNCHER:-srun}"            # srun | mpiexec (MPICH's mpiexec also places ranks through SLURM)
+    LAUNCHER="${LAUNCHER:-srun}"            # srun | mpiexec | mpirun (inside a job they place ranks through SLURM)
     NTASKS="${SLURM_NTASKS:-1}"
 else
     LAUNCHER="${LAUNCHER:-mpiexec}"
     NTASKS="${NTASKS:-2}"                   # local ranks outside SLURM
 fi
+SRUN_MPI="${SRUN_MPI:-pmi2}"                # srun --mpi=...: pmi2 for the mpich wheel; pmix for most Open MPI builds
+# One thread per rank for the numeric libraries: a rank per core is hpcevo's model, and N ranks x N BLAS threads
+# oversubscribe every node. Set them before submitting to give each rank more (with --cpus-per-task).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" \
+       MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}" NUMEXPR_NUM_THREADS="${NUMEXPR_NUM_THREADS:-1}"
 # ------------------------------------------------------------------------------------------------------------
 set -euo pipefail
 RESTART="${SLURM_RESTART_COUNT:-0}"
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "run.sh: no python environment at VENV=$VENV; create it with: python3 -m venv .venv && .venv/bin/pip install -e '.[mpich]'" >&2
+if [ -n "$SITE_SETUP" ]; then
+    if [ ! -f "$SITE_SETUP" ]; then
+        echo "run.sh: SITE_SETUP=$SITE_SETUP: no such file; give the file that loads your site's modules or environment" >&2
+        exit 2
+    fi
+    # shellcheck disable=SC1090  # the site's own file
+    set +u; . "$SITE_SETUP"; set -u
+fi
+if [ -n "$VENV" ]; then
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "run.sh: no python environment at VENV=$VENV; create it with: python3 -m venv .venv && .venv/bin/pip install -e '.[mpich]' (or set VENV= and SITE_SETUP to a file that activates yours)" >&2
+        exit 2
+    fi
+    export PATH="$VENV/bin:$PATH"
+fi
+if ! python -c "import hpcevo" 2>/dev/null; then
+    echo "run.sh: the python on PATH ($(command -v python || echo none)) cannot import hpcevo: set VENV to the environment where it is installed, or SITE_SETUP to a file that activates it" >&2
     exit 2
 fi
 case "$LAUNCHER" in
-    srun|mpiexec) ;;
-    *) echo "run.sh: LAUNCHER=$LAUNCHER: use srun or mpiexec" >&2; exit 2 ;;
+    srun|mpiexec|mpirun) ;;
+    *) echo "run.sh: LAUNCHER=$LAUNCHER: use srun, mpiexec or mpirun" >&2; exit 2 ;;
 esac
 if [ "$LAUNCHER" = srun ] && [ -z "${SLURM_JOB_ID:-}" ]; then
     echo "run.sh: LAUNCHER=srun needs a SLURM job (submit with sbatch); outside SLURM use LAUNCHER=mpiexec" >&2
     exit 2
 fi
-export PATH="$VENV/bin:$PATH"
 job="${SLURM_JOB_ID:-none (local)}${SLURM_ARRAY_JOB_ID:+ (array ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-})}"
 echo "run.sh: job $job restart=$RESTART/$MAX_RESTARTS run_dir=$RUN_DIR launcher=$LAUNCHER ranks=$NTASKS" \
-     "host=$(hostname -s) $(date '+%F %T')"
+     "threads=$OMP_NUM_THREADS host=$(hostname -s) $(date '+%F %T')"
 
 # MPICH names its shared-memory segment after the PMI job name, `<jobid>.<stepid>` under srun: a step killed
 # before MPI_Finalize leaves /dev/shm/mpich_shm_* behind, and the same step of the requeued job opens it and
@@ -83,12 +115,13 @@ fi
 
 args=(run --out "$RUN_DIR" --resume auto --ranks-per-island "$RANKS_PER_ISLAND")
 [ -n "$CONFIG" ] && args+=(--config "$CONFIG")
-# shellcheck disable=SC2206  # HPCEVO_ARGS is split on spaces on purpose
+# shellcheck disable=SC2206  # HPCEVO_ARGS is split on spaces on purpose (the script's own arguments are not)
 [ -n "$HPCEVO_ARGS" ] && args+=($HPCEVO_ARGS)
+args+=("$@")
 if [ "$LAUNCHER" = srun ]; then
-    launch=(srun --mpi=pmi2)  # pmi2: this MPICH has no PMIx, and --mpi=none would start N runs of one rank
+    launch=(srun --mpi="$SRUN_MPI")  # never --mpi=none: it would start N runs of one rank each
 else
-    launch=(mpiexec -n "$NTASKS")  # inside an allocation MPICH's mpiexec places the ranks through srun
+    launch=("$LAUNCHER" -n "$NTASKS")  # inside an allocation mpiexec/mpirun place the ranks through SLURM
 fi
 status=0
 "${launch[@]}" python -m hpcevo "${args[@]}" || status=$?
@@ -111,9 +144,9 @@ case "$status" in
         fi
         if [ -n "${SLURM_JOB_ID:-}" ]; then
             echo "run.sh: to resume, submit the job script again with the same knobs and" \
-                 "RUN_DIR=$abs_run_dir (e.g. RUN_DIR=$abs_run_dir sbatch run.sh)"
+                 "RUN_DIR=$abs_run_dir (e.g. RUN_DIR=$abs_run_dir sbatch run.sh ARGUMENTS)"
         else
-            echo "run.sh: to resume: RUN_DIR=$abs_run_dir bash $0 (with the same knobs)"
+            echo "run.sh: to resume: RUN_DIR=$abs_run_dir bash $0 (with the same knobs and arguments)"
         fi
         exit 75 ;;
     *)

@@ -21,4 +21,4 @@ if [ ! -f "$RUN_SH" ]; then
 fi
 # the last --seed wins, so a --seed in HPCEVO_ARGS is overridden by the task's
 export HPCEVO_ARGS="${HPCEVO_ARGS:-} --seed ${SLURM_ARRAY_TASK_ID:-1}"
-exec bash "$RUN_SH"
+exec bash "$RUN_SH" "$@"
