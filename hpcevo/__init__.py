@@ -4,7 +4,10 @@
 or every rank of `mpiexec -n N python script.py`); `hpcevo.load_run(RUN_DIR)` reads a run folder back.
 """
 
+import time as _time
+
 __version__ = "0.2.0"
+IMPORTED = _time.perf_counter()  # start-up times fall back to "since hpcevo was imported" without /proc
 __all__ = ["__version__", "evolve", "load_run", "Result", "UserError", "ConfigError", "ProblemError", "WorldError",
            "Rejected"]
 

@@ -76,6 +76,7 @@ class RunFolder:
         return str(self.path)
 
     def write_ranks(self, processes):
+        self.startup = startup_summary(processes)
         with self._writing():
             atomic_write(self.path / "ranks.csv", csv_text(processes, ["rank", "host", "pid"]))
 
@@ -151,6 +152,7 @@ class MemoryRun(MemorySink):
 
     def write_ranks(self, processes):
         self.processes = processes
+        self.startup = startup_summary(processes)
 
     def finish(self, results, backend):
         self.backend = backend
@@ -164,6 +166,17 @@ class MemoryRun(MemorySink):
                 self.printed = _report(self.problem, self.config, results, hof, summary, Path(folder))
         summary["seconds"]["output"] = time.perf_counter() - t0
         return summary
+
+
+def startup_summary(processes):
+    """How long the ranks took to start (process start to ready to run: interpreter, MPI, imports, config,
+    problem), from what each rank reported: the slowest (and where) and the median."""
+    ages = sorted(p["startup"] for p in processes)
+    slowest = max(processes, key=lambda p: (p["startup"], -p["rank"]))
+    middle = len(ages) // 2
+    median = ages[middle] if len(ages) % 2 else (ages[middle - 1] + ages[middle]) / 2
+    return {"slowest_seconds": slowest["startup"], "median_seconds": round(median, 3),
+            "slowest_rank": slowest["rank"], "slowest_host": slowest["host"]}
 
 
 def build_summary(run, results, hof, status):
@@ -188,6 +201,7 @@ def build_summary(run, results, hof, status):
         "waiting_share": results["waiting_seconds"] / wall if wall > 0 else None,
         "checkpoint": {"file": CHECKPOINT_NAME if run.path else None, "bytes": run.checkpoint_bytes},
         "coordination": results.get("coordination"),
+        "startup": getattr(run, "startup", None),
         "best": ({"fitness": list(hof[0].fitness.values), "individual": readable(hof[0], run.problem.toolbox)}
                  if hof else None),
         "versions": _versions(),

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import IMPORTED, __version__
 from .checkpoint import CHECKPOINT_NAME
 from .comm import World, detect_world
 from .engine import Control, resolve_topology, run_islands
@@ -170,7 +170,8 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
     run_dir = _rank0(world, sink.open if root else None)
     config = dataclasses.replace(config, out=run_dir)
     # which process is which rank: a rank killed outright cannot say so itself, and the launcher names PIDs
-    processes = world.allgather({"rank": world.rank, "host": world.host, "pid": os.getpid()})
+    processes = world.allgather({"rank": world.rank, "host": world.host, "pid": os.getpid(),
+                                 "startup": startup_seconds()})
     backend = world.backend(config.ranks_per_island)
     if root:
         sink.config, sink.backend = config, backend
@@ -214,6 +215,17 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
             report_crash(str(exc), EXIT_OUTPUT, plain=True, world=world)
     outcome.status = world.bcast(outcome.status)
     return outcome
+
+
+def startup_seconds():
+    """Seconds since this process started (the interpreter, MPI's initialisation, the imports, the config and
+    the problem): from Linux's /proc, else since hpcevo was imported."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime in clock ticks
+            return round(max(0.0, float(uptime.read().split()[0]) - started / os.sysconf("SC_CLK_TCK")), 3)
+    except (OSError, ValueError, IndexError):
+        return round(time.perf_counter() - IMPORTED, 3)
 
 
 _QUIET_ABORT_SECONDS = 3.0  # a leader other than rank 0 waits this long for rank 0 to report and end the job

@@ -7,12 +7,6 @@ import sys
 import numpy as np
 
 from ..errors import UserError
-from .backtest import bar_returns, positions, valid_span
-from .data import load_markets
-from .language import parse, to_expression
-from .metrics import net_returns, period_stats
-from .problem import signal_values
-from .strategy import compile_signal
 
 __all__ = ["add_arguments", "backtest_command", "backtest_markets"]
 
@@ -34,6 +28,8 @@ def add_arguments(parser):
 
 
 def _period(market, returns, start, end):
+    from .backtest import valid_span
+
     lo, hi = valid_span(returns)
     try:
         if start:
@@ -53,6 +49,14 @@ def backtest_markets(expression, data="sp500", cost_bps=10.0, fill="close", long
                      periods_per_year=252, borrow_bps=0.0, risk_free=0.0):
     """Metrics of one strategy (metrics.METRICS, against buy-and-hold over the same bars) on every instrument of
     `data`: a list of dicts, one per market. The period starts flat, as each period of a run does."""
+    # here, not at the top: `hpcevo run` builds this command's parser, and must not pay for pandas and scipy
+    from .backtest import bar_returns, positions
+    from .data import load_markets
+    from .language import parse, to_expression
+    from .metrics import net_returns, period_stats
+    from .problem import signal_values
+    from .strategy import compile_signal
+
     tree = parse(expression)
     results = []
     for market in load_markets(data):
