@@ -153,6 +153,46 @@ def test_time_limit_stops_checkpoints_requeues_and_resumes(tmp_path):
     same_results(tmp_path / "serial", run_dir)
 
 
+def test_a_rank_lost_mid_run_requeues_and_resumes(tmp_path):
+    """kill -9 of one rank inside a job (as the OOM killer or a node failure would): the step ends, run.sh
+    requeues the job, and the restarted job resumes from the last checkpoint and finishes with the results of
+    an uninterrupted serial run."""
+    import signal
+    import threading
+    import time
+
+    from conftest import rank_pids
+
+    serial = hpcevo(SLOW_FIRST_RUN + ["--out", tmp_path / "serial"], env={"SLURM_RESTART_COUNT": "1"})  # fast
+    assert serial.returncode == 0, serial.stderr
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    run_dir = job_dir / "r"
+    done = []
+    submit = threading.Thread(target=lambda: done.append(sbatch(
+        job_dir, RUN_SH, "--ntasks=4", timeout=200, RUN_DIR=str(run_dir),
+        HPCEVO_ARGS=" ".join(SLOW_FIRST_RUN + ["--checkpoint-every", "1"]))))
+    submit.start()
+    deadline = time.monotonic() + 120
+    while not ((run_dir / "checkpoint.pkl").exists() and len(rank_pids(run_dir)) == 4):
+        assert time.monotonic() < deadline and submit.is_alive(), "the job wrote no checkpoint"
+        time.sleep(0.2)
+    os.kill(rank_pids(run_dir)[2], signal.SIGKILL)
+    submit.join(timeout=230)
+    assert done, "sbatch did not return"
+    job_id, status, output = done[0]
+    assert status == 0, output
+    for line in ("run.sh: the job lost a rank (launcher status ",
+                 "run.sh: resuming from the last checkpoint",
+                 f"run.sh: requeued job {job_id} (restart 1 of at most 10)",
+                 f"run.sh: job {job_id} restart=1/10 ",
+                 f"run.sh: run complete: {run_dir}"):
+        assert line in output, f"missing {line!r} in the job output:\n{output}"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert 0 < summary["resumed_from_generation"] < 100, summary
+    same_results(tmp_path / "serial", run_dir)
+
+
 def test_seed_sweep_array(tmp_path):
     """sweep.sh as a 2-task array, submitted from the repository root: task i runs seed i in runs/job-<array>-<i>,
     with the results of the serial run of that seed."""

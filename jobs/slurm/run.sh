@@ -119,7 +119,8 @@ args=(run --out "$RUN_DIR" --resume auto --ranks-per-island "$RANKS_PER_ISLAND")
 [ -n "$HPCEVO_ARGS" ] && args+=($HPCEVO_ARGS)
 args+=("$@")
 if [ "$LAUNCHER" = srun ]; then
-    launch=(srun --mpi="$SRUN_MPI")  # never --mpi=none: it would start N runs of one rank each
+    # never --mpi=none (it would start N runs of one rank each); a rank that dies ends the whole step at once
+    launch=(srun --mpi="$SRUN_MPI" --kill-on-bad-exit=1)
 else
     launch=("$LAUNCHER" -n "$NTASKS")  # inside an allocation mpiexec/mpirun place the ranks through SLURM
 fi
@@ -127,29 +128,50 @@ status=0
 "${launch[@]}" python -m hpcevo "${args[@]}" || status=$?
 
 abs_run_dir="$(realpath -m "$RUN_DIR")"
+
+# Requeue this job (it resumes from the run folder's checkpoint), at most MAX_RESTARTS times in all.
+requeue() {
+    if [ -n "${SLURM_JOB_ID:-}" ] && [ "$RESTART" -lt "$MAX_RESTARTS" ]; then
+        if scontrol requeue "$SLURM_JOB_ID"; then
+            echo "run.sh: requeued job $SLURM_JOB_ID (restart $((RESTART + 1)) of at most $MAX_RESTARTS);" \
+                 "it resumes from $abs_run_dir"
+            exit 0
+        fi
+        echo "run.sh: scontrol requeue $SLURM_JOB_ID failed" >&2
+    elif [ -n "${SLURM_JOB_ID:-}" ]; then
+        echo "run.sh: not requeued: $RESTART restarts already (MAX_RESTARTS=$MAX_RESTARTS)"
+    fi
+}
+
+how_to_resume() {
+    if [ -n "${SLURM_JOB_ID:-}" ]; then
+        echo "run.sh: to resume, submit the job script again with the same knobs and" \
+             "RUN_DIR=$abs_run_dir (e.g. RUN_DIR=$abs_run_dir sbatch run.sh ARGUMENTS)"
+    else
+        echo "run.sh: to resume: RUN_DIR=$abs_run_dir bash $0 (with the same knobs and arguments)"
+    fi
+}
+
 case "$status" in
     0)
         echo "run.sh: run complete: $abs_run_dir" ;;
     75)
         echo "run.sh: the run stopped early with a checkpoint in $abs_run_dir (status 75)"
-        if [ -n "${SLURM_JOB_ID:-}" ] && [ "$RESTART" -lt "$MAX_RESTARTS" ]; then
-            if scontrol requeue "$SLURM_JOB_ID"; then
-                echo "run.sh: requeued job $SLURM_JOB_ID (restart $((RESTART + 1)) of at most $MAX_RESTARTS);" \
-                     "it resumes from $abs_run_dir"
-                exit 0
-            fi
-            echo "run.sh: scontrol requeue $SLURM_JOB_ID failed" >&2
-        elif [ -n "${SLURM_JOB_ID:-}" ]; then
-            echo "run.sh: not requeued: $RESTART restarts already (MAX_RESTARTS=$MAX_RESTARTS)"
-        fi
-        if [ -n "${SLURM_JOB_ID:-}" ]; then
-            echo "run.sh: to resume, submit the job script again with the same knobs and" \
-                 "RUN_DIR=$abs_run_dir (e.g. RUN_DIR=$abs_run_dir sbatch run.sh ARGUMENTS)"
-        else
-            echo "run.sh: to resume: RUN_DIR=$abs_run_dir bash $0 (with the same knobs and arguments)"
-        fi
+        requeue
+        how_to_resume
         exit 75 ;;
-    *)
+    1|2|74|130)
+        # an error hpcevo reported (a retry would meet it again), a user mistake, an unwritable run folder, or
+        # Ctrl-C twice: not requeued
         echo "run.sh: hpcevo failed with status $status (run folder $abs_run_dir)" >&2
+        exit "$status" ;;
+    *)
+        # a rank was lost (killed, out of memory, its node failed): the launcher ended the job with this status
+        echo "run.sh: the job lost a rank (launcher status $status; run folder $abs_run_dir)" >&2
+        if [ -f "$RUN_DIR/checkpoint.pkl" ]; then
+            echo "run.sh: resuming from the last checkpoint (the epochs since it are run again, identically)"
+            requeue
+            how_to_resume
+        fi
         exit "$status" ;;
 esac
