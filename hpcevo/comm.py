@@ -114,7 +114,7 @@ class Backend(Protocol):
 
     def exchange_with(self, sends: dict[int, Any], sources: list[int]) -> dict[int, Any]: ...
 
-    def received(self) -> tuple[int, int]: ...
+    def received(self) -> tuple[int, int] | None: ...
 
     def notify_stop(self, reason: str) -> None: ...
 
@@ -247,7 +247,8 @@ class MPIBackend:
         return got
 
     def received(self):
-        return self._traffic.objects, self._traffic.bytes
+        """(objects, bytes) unpickled from MPI messages so far, or None when they are not counted."""
+        return None if self._traffic is None else (self._traffic.objects, self._traffic.bytes)
 
     def close(self):
         for op in self._ops.values():
@@ -287,9 +288,11 @@ class MPIBackend:
 
 class _Traffic:
     """Counts the objects and bytes this process unpickles from MPI messages (mpi4py's pickle hook): how the
-    engine measures its own coordination.  One per process, installed once."""
+    engine measures its own coordination.  One per process, installed once, and only over mpi4py's default
+    (the standard library's pickle): a program that configured its own (dill, cloudpickle) keeps it, uncounted."""
 
     _installed = None
+    _refused = False
 
     def __init__(self):
         self.objects = 0
@@ -297,11 +300,18 @@ class _Traffic:
 
     @classmethod
     def install(cls):
-        if cls._installed is None:
+        if cls._installed is None and not cls._refused:
             import pickle
 
             from mpi4py import MPI
 
+            try:
+                MPI.pickle.dumps(lambda: None)  # the standard library refuses a lambda; dill and cloudpickle don't
+            except Exception:  # noqa: BLE001 - any refusal means the default pickle
+                pass
+            else:
+                cls._refused = True
+                return None
             traffic = cls()
 
             def loads(data, *args):

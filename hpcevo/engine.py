@@ -230,23 +230,36 @@ class _Traffic:
         self.epochs = 0
         self.objects = 0
         self.bytes = 0
+        self.counted = True  # False when mpi4py's pickle is the program's own (not counted)
 
     @contextmanager
     def epoch(self):
-        objects, size = self.backend.received()
+        before = self.backend.received()
         yield
         after = self.backend.received()
         self.epochs += 1
-        self.objects += after[0] - objects
-        self.bytes += after[1] - size
+        if before is None or after is None:
+            self.counted = False
+            return
+        self.objects += after[0] - before[0]
+        self.bytes += after[1] - before[1]
 
     def summary(self, scheme):
-        """On rank 0: the averages per epoch, with the busiest leader's messages (a bounded reduction)."""
+        """On rank 0: the averages per epoch, with the busiest leader's messages (a bounded reduction); None
+        for the counts when mpi4py's pickle is the program's own, so nothing was counted."""
         per_epoch = self.objects / self.epochs if self.epochs else 0.0
-        busiest = self.backend.allreduce(per_epoch, max)
+        busiest = self.backend.allreduce(per_epoch if self.counted else None, _max_counted)
+        if not self.counted or busiest is None:
+            return {"scheme": scheme, "rank0_received_bytes_per_epoch": None, "rank0_received_messages_per_epoch": None,
+                    "max_leader_messages_per_epoch": None}
         return {"scheme": scheme, "rank0_received_bytes_per_epoch": round(self.bytes / max(1, self.epochs), 1),
                 "rank0_received_messages_per_epoch": round(per_epoch, 2),
                 "max_leader_messages_per_epoch": round(busiest, 2)}
+
+
+def _max_counted(a, b):
+    """The larger count, or None when any leader did not count."""
+    return None if a is None or b is None else max(a, b)
 
 
 def _results(state, clock, stopped):

@@ -287,3 +287,47 @@ def test_a_multi_objective_problem_with_a_single_objective_select_is_refused(tmp
         api.evolve(zdt_with_tournament, algorithm="simple", **SMALL)
     front = api.evolve(zdt_with_tournament, **SMALL)  # auto: nsga2
     assert front.summary["status"] == "complete" and len(front.hall_of_fame[0].fitness.values) == 2
+
+
+CUSTOM_PICKLE = '''
+import pickle, sys
+from mpi4py import MPI
+
+used = []
+
+
+def dumps(obj, protocol=None):  # a program's own pickle: it takes lambdas (as dill or cloudpickle would)
+    if getattr(obj, "__name__", "") == "<lambda>":
+        obj = None
+    return pickle.dumps(obj, protocol)
+
+
+def loads(data, *args):
+    used.append(1)
+    return pickle.loads(data)
+
+
+MPI.pickle.__init__(dumps, loads)
+import hpcevo
+
+result = hpcevo.evolve("onemax", islands=2, population=8, generations=4, migration_interval=2, progress=False,
+                       out=sys.argv[1])
+before = len(used)
+MPI.COMM_WORLD.allgather(MPI.COMM_WORLD.rank)
+assert len(used) > before, "the program's own pickle was replaced"
+if result is not None:
+    assert result.summary["coordination"] == {"scheme": "neighbour", "rank0_received_bytes_per_epoch": None,
+                                              "rank0_received_messages_per_epoch": None,
+                                              "max_leader_messages_per_epoch": None}, result.summary
+'''
+
+
+@pytest.mark.slow
+def test_a_programs_own_mpi_pickle_is_kept(tmp_path):
+    """hpcevo counts its coordination through mpi4py's pickle hook only over the default pickle: a program that
+    configured its own (dill, cloudpickle) keeps it, and the counts say None instead of a wrong figure."""
+    (tmp_path / "custom.py").write_text(CUSTOM_PICKLE)
+    run = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "custom.py", "r"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT), "MPIEXEC_TIMEOUT": "110"})
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "r" / "summary.json").is_file()
