@@ -86,12 +86,8 @@ class ViaRoot:
     name = "via_root"
     gathers_logs = True
 
-    def __init__(self, n_islands: int = 0):
-        self.n_islands = n_islands
-
     def exchange(self, backend, epoch, report, routes, decide):
         reports = backend.gather(report)
-        decisions = None
         if not backend.is_root:
             return Exchange(backend.scatter(None))
         outgoing = {k: v for r in reports for k, v in r.outgoing.items()}
@@ -155,7 +151,6 @@ class Neighbour:
             return {}, []
         if self._owner is None:
             self._owner = {i: g for g, ids in enumerate(backend.leader_islands(self.n_islands)) for i in ids}
-        me = self._owner[next(iter(hosted))]
         sends, sources, needed = {}, set(), set()
         for src, dst in route_list:
             if src in hosted and dst not in hosted:
@@ -164,7 +159,7 @@ class Neighbour:
                 sources.add(self._owner[src])
             elif dst in hosted:
                 needed.add(src)
-        received = backend.exchange_with(sends, sorted(sources - {me}))
+        received = backend.exchange_with(sends, sorted(sources))
         # migrants between two islands of this leader are copied as a message would copy them
         pool = pickle.loads(pickle.dumps({src: report.outgoing.get(src, []) for src in sorted(needed)},
                                          pickle.HIGHEST_PROTOCOL))
@@ -192,7 +187,7 @@ def make_scheme(config, logs_on_root: bool = True) -> MigrationScheme:
     """The scheme config.migration names, for this run's islands and topology; `logs_on_root`: the logbook
     rows must reach rank 0 every epoch (a run kept in memory has no folder for log shards)."""
     if config.migration == "via_root":
-        return ViaRoot(config.islands)
+        return ViaRoot()
     from .registry import TOPOLOGY
 
     return Neighbour(config.islands, TOPOLOGY.spec_of(config.topology), gather_logs=logs_on_root)
