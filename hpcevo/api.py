@@ -105,7 +105,8 @@ def _spec_of(obj):
 def _from_memory(outcome):
     results, problem = outcome.results, outcome.problem
     columns = logbook_columns(problem.n_objectives)
-    logbook = _logbook(pd.DataFrame(results["rows"], columns=columns), problem.toolbox)
+    logbook = _rename(pd.DataFrame(results["rows"], columns=columns),
+                      getattr(problem.toolbox, "objective_names", None))
     migrations = pd.DataFrame(results["migrations"], columns=MIGRATION_COLUMNS)
     return Result(list(results["hall_of_fame"]), logbook, _typed_migrations(migrations),
                   [list(st["population"]) for st in results["islands"]], outcome.summary, None,
@@ -137,7 +138,7 @@ def load_run(run_dir: str | Path) -> Result:
     hof = state.get("hall_of_fame")
     if hof is None:  # written by an hpcevo before 0.2: merge the islands' halls of fame without problem hooks
         hof = _merge_plain(state["islands"], config)
-    return Result(list(hof), _logbook_named(logbook, state), migrations,
+    return Result(list(hof), _rename(logbook, state.get("objective_names")), migrations,
                   [list(st["population"]) for st in state["islands"]], summary, str(folder), config)
 
 
@@ -150,15 +151,6 @@ def _merge_plain(islands, config):
     weights = tuple(sample.fitness.weights) if sample is not None else (1.0,)
     return merged_hall_of_fame(islands, Problem(config.get("problem", ""), base.Toolbox(), weights, None,
                                                 operator.eq), config.get("hall_of_fame", 10))
-
-
-def _logbook_named(logbook, state):
-    names = state.get("objective_names")
-    return _rename(logbook, names)
-
-
-def _logbook(frame, toolbox):
-    return _rename(frame, getattr(toolbox, "objective_names", None))
 
 
 def _rename(frame, names):

@@ -84,9 +84,6 @@ class MemorySink:
         return results
 
 
-MemoryRecord = MemorySink  # the earlier name
-
-
 class _Clock:
     """Wall-clock split of the run (kept out of the files that must be byte-identical)."""
 
