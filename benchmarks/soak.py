@@ -29,7 +29,7 @@ def _ranks(run_dir):
     """{rank: pid} from the ranks.csv the run writes at its start."""
     path = Path(run_dir) / "ranks.csv"
     rows = path.read_text().splitlines()[1:] if path.exists() else []
-    return {int(rank): int(pid) for rank, _, pid in (row.split(",") for row in rows)}
+    return {int(row.split(",")[0]): int(row.split(",")[2]) for row in rows}
 
 
 def _rss_kib(pid):

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from deap import base
 
-from .checkpoint import CHECKPOINT_NAME, read_state
+from .checkpoint import CHECKPOINT_NAME, load_state
 from .errors import ConfigError
 from .output import MIGRATION_COLUMNS, logbook_columns, merged_hall_of_fame
 
@@ -115,7 +115,7 @@ def _from_memory(outcome):
 
 def load_run(run_dir: str | Path) -> Result:
     """The Result of the run in `run_dir`, from its files: summary.json, logbook.csv, migrations.csv and
-    checkpoint.pkl (the final populations and hall of fame).
+    checkpoint.pkl with checkpoint.parts/ (the final populations and hall of fame).
 
     checkpoint.pkl is a pickle: unpickling can run code, so load only run folders from a source you trust.
     A run still in progress gives its last checkpoint's populations beside the logs written so far.
@@ -134,7 +134,7 @@ def load_run(run_dir: str | Path) -> Result:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the run folder {folder}: {exc}. A run folder is read whole (summary.json, "
                           f"config.toml, logbook.csv, migrations.csv, {CHECKPOINT_NAME}).") from None
-    state = read_state(folder / CHECKPOINT_NAME)
+    state = load_state(folder / CHECKPOINT_NAME)
     hof = state.get("hall_of_fame")
     if hof is None:  # written by an hpcevo before 0.2: merge the islands' halls of fame without problem hooks
         hof = _merge_plain(state["islands"], config)

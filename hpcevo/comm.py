@@ -58,6 +58,19 @@ class World:
             self.comm.Abort(status)
         os._exit(status)
 
+    def node_key(self):
+        """The lowest world rank on this process's node (its shared-memory domain, as MPI sees it): equal for
+        the ranks of one node.  Collective: every rank calls it together."""
+        if self.comm is None or self.size == 1:
+            return 0
+        from mpi4py import MPI
+
+        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        try:
+            return node.allreduce(self.rank, op=MPI.MIN)
+        finally:
+            node.Free()
+
     def thread_multiple(self):
         from mpi4py import MPI
 

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .checkpoint import CheckpointError, read_islands, write_part
+from .errors import OutputError
 from .island import Island
 from .messages import EpochReport
 from .migration import MigrationScheme, make_scheme, route_migrants, rows_in_order
@@ -133,89 +135,99 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
     # rows and records stay where they arise when the scheme leaves them there (a run folder, Neighbour)
     shard = None if scheme.gathers_logs else LogShard(config.out, backend.leader_ranks().index(backend.world.rank),
                                                       problem.n_objectives)
-    session_epochs = []
-    pending = False
-    if control.resuming:
-        items = None
-        if backend.is_root:
-            saved = control.resume
-            by_index = {st["index"]: st for st in saved["islands"]}
-            # a run that ended at an epoch boundary skipped that epoch's migration: an extension does it first
-            pending = saved.get("pending_migration", False) and saved["generation"] < config.generations
-            items = [(saved["generation"], pending, [by_index[i] for i in ids]) for ids in backend.leader_islands(n)]
-            clock.base_evals = sum(st["evaluations"] for st in saved["islands"])
-        done, pending, states = backend.scatter(items)
-        for island, island_state in zip(islands, states):
-            island.restore(island_state)
-    else:
-        for island in islands:
-            island.start(evaluator)
-        done = 0
-    stopped = None
+    try:
+        session_epochs = []
+        pending = False
+        sequence = 1  # of the next checkpoint; its part files carry it in their names
+        if control.resuming:
+            items = None
+            if backend.is_root:
+                saved = control.resume
+                # a format-2 checkpoint says where each island's state lies; each leader reads its own
+                by_index = {st["index"]: st for st in saved.get("locations") or saved["islands"]}
+                # a run that ended at an epoch boundary skipped that epoch's migration: an extension does it first
+                pending = saved.get("pending_migration", False) and saved["generation"] < config.generations
+                items = [(saved["generation"], pending, saved.get("sequence", 0) + 1, [by_index[i] for i in ids])
+                         for ids in backend.leader_islands(n)]
+                clock.base_evals = sum(st["evaluations"] for st in by_index.values())
+            done, pending, sequence, states = backend.scatter(items)
+            for island, island_state in zip(islands, _read_own(backend, config, states)):
+                island.restore(island_state)
+        else:
+            for island in islands:
+                island.start(evaluator)
+            done = 0
+        stopped = None
 
-    def exchange(epoch, migrate, last, compute, rows):
-        outgoing = {island.index: island.emigrants(config.migrants) if migrate else [] for island in islands}
-        report = EpochReport(outgoing, {island.index: (island.best(), island.evaluations) for island in islands},
-                             compute, control.stop.reason and f"{control.stop.reason} on {backend.world.where}",
-                             rows, migrate)
+        def exchange(epoch, migrate, last, compute, rows):
+            outgoing = {island.index: island.emigrants(config.migrants) if migrate else [] for island in islands}
+            report = EpochReport(outgoing, {island.index: (island.best(), island.evaluations) for island in islands},
+                                 compute, control.stop.reason and f"{control.stop.reason} on {backend.world.where}",
+                                 rows, migrate)
 
-        def routes():
-            return check_routes(topology(n, epoch, epoch_rng(config.seed, epoch)), n, config.topology)
+            def routes():
+                return check_routes(topology(n, epoch, epoch_rng(config.seed, epoch)), n, config.topology)
 
-        def decide(totals):
-            if last:
-                return None, False
-            return _decide(config, backend, totals, control, clock, epoch, done, session_epochs)
+            def decide(totals):
+                if last:
+                    return None, False
+                return _decide(config, backend, totals, control, clock, epoch, done, session_epochs)
 
-        with traffic.epoch():
-            result = scheme.exchange(backend, epoch, report, routes, decide)
-        for island in islands:
-            island.receive(result.decision.incoming.get(island.index, []))
-        if shard is not None:
-            shard.add(rows_in_order([rows]), result.own_records)
-        return result
+            with traffic.epoch():
+                result = scheme.exchange(backend, epoch, report, routes, decide)
+            for island in islands:
+                island.receive(result.decision.incoming.get(island.index, []))
+            if shard is not None:
+                shard.add(rows_in_order([rows]), result.own_records)
+            return result
 
-    if pending:  # the migration an uninterrupted run made at this generation
-        epoch = done // config.migration_interval - 1
-        result = exchange(epoch, True, True, 0.0, {})
-        if backend.is_root:
-            sink.record(epoch, [], result.records, None)
-    while done < config.generations:
-        t_epoch = time.perf_counter()
-        epoch = done // config.migration_interval
-        gens = epoch_length(config, done)
-        for island in islands:
-            island.evolve(gens, evaluator)
-        done += gens
-        t0 = time.perf_counter()
-        last = done >= config.generations
-        boundary = done % config.migration_interval == 0
-        migrate = not last and boundary and config.migrants > 0
-        result = exchange(epoch, migrate, last, t0 - t_epoch,
-                          {island.index: island.take_rows() for island in islands})
-        spent = time.perf_counter() - t0
-        if backend.is_root:
-            # Rank 0's gather also waits for the slowest leader's epoch: count that as load imbalance.
-            wait = max(0.0, min(spent, result.totals.compute_seconds - (t0 - t_epoch)))
-            clock.waiting += wait
-            clock.migration += spent - wait
-        session_epochs.append(time.perf_counter() - t_epoch)
-        clock.epochs_run += 1
-        if backend.is_root:
-            sink.record(epoch, result.rows, result.records, session_epochs[-1])
-            _progress(config, problem.weights, epoch + 1, done, result.totals, clock, out)
-        if result.decision.stop_reason:
-            stopped = result.decision.stop_reason
-            break
-        if result.decision.checkpoint_now:
-            _checkpoint(backend, islands, config, sink, clock, done, final=False, shard=shard)
-    pending = done >= config.generations and done % config.migration_interval == 0 and config.migrants > 0
-    state = _checkpoint(backend, islands, config, sink, clock, done, final=True, pending=pending, shard=shard)
-    coordination = traffic.summary(scheme.name)
-    if not backend.is_root:
-        return None
-    results = {**_results(state, clock, stopped), "coordination": coordination}
-    return sink.attach(results) if isinstance(sink, MemorySink) else results
+        if pending:  # the migration an uninterrupted run made at this generation
+            epoch = done // config.migration_interval - 1
+            result = exchange(epoch, True, True, 0.0, {})
+            if backend.is_root:
+                sink.record(epoch, [], result.records, None)
+        while done < config.generations:
+            t_epoch = time.perf_counter()
+            epoch = done // config.migration_interval
+            gens = epoch_length(config, done)
+            for island in islands:
+                island.evolve(gens, evaluator)
+            done += gens
+            t0 = time.perf_counter()
+            last = done >= config.generations
+            boundary = done % config.migration_interval == 0
+            migrate = not last and boundary and config.migrants > 0
+            result = exchange(epoch, migrate, last, t0 - t_epoch,
+                              {island.index: island.take_rows() for island in islands})
+            spent = time.perf_counter() - t0
+            if backend.is_root:
+                # Rank 0's gather also waits for the slowest leader's epoch: count that as load imbalance.
+                wait = max(0.0, min(spent, result.totals.compute_seconds - (t0 - t_epoch)))
+                clock.waiting += wait
+                clock.migration += spent - wait
+            session_epochs.append(time.perf_counter() - t_epoch)
+            clock.epochs_run += 1
+            if backend.is_root:
+                sink.record(epoch, result.rows, result.records, session_epochs[-1])
+                _progress(config, problem.weights, epoch + 1, done, result.totals, clock, out)
+            if result.decision.stop_reason:
+                stopped = result.decision.stop_reason
+                break
+            if result.decision.checkpoint_now:
+                _checkpoint(backend, islands, config, sink, clock, done, final=False, shard=shard, sequence=sequence)
+                sequence += 1
+        pending = done >= config.generations and done % config.migration_interval == 0 and config.migrants > 0
+        state = _checkpoint(backend, islands, config, sink, clock, done, final=True, pending=pending, shard=shard,
+                            sequence=sequence)
+        coordination = traffic.summary(scheme.name)
+        if not backend.is_root:
+            return None
+        results = {**_results(state, clock, stopped), "coordination": coordination}
+        return sink.attach(results) if isinstance(sink, MemorySink) else results
+    except BaseException:
+        if shard is not None:  # a run that fails in this process leaves no open files behind
+            shard.abandon()
+        raise
 
 
 class _Traffic:
@@ -290,28 +302,73 @@ def _decide(config, backend, totals, control, clock, epoch, done, session_epochs
     return None, bool(every) and (epoch + 1) % every == 0
 
 
-def _checkpoint(backend, islands, config, sink, clock, done, final, pending=False, shard=None):
-    """Gather every island's state to rank 0 and (there) hand it to the sink; returns the state on rank 0.
+def _read_own(backend, config, items):
+    """This leader's island states: given (a format-1 checkpoint, scattered by rank 0), or read from the part
+    files at the given locations.  A part that fails its check on any leader is refused on every leader."""
+    if not items or "sha256" not in items[0]:
+        return items
+    states, error = [], None
+    try:
+        states = read_islands(config.out, items)
+    except CheckpointError as exc:
+        error = (backend.world.rank, str(exc))
+    first = backend.allreduce(error, _first_error)
+    if first is not None:
+        raise CheckpointError(first[1])
+    return states
 
+
+def _first_error(a, b):
+    return b if a is None or (b is not None and b < a) else a
+
+
+def _checkpoint(backend, islands, config, sink, clock, done, final, pending=False, shard=None, sequence=1):
+    """A consistent state of every island; returns it on rank 0 (islands in index order).
+
+    With a run folder each leader writes its islands' states to its own part file of checkpoint `sequence`
+    and rank 0 receives only where they lie and each island's summary (hall of fame, counts: what the
+    progress outputs need); the manifest rank 0 then writes makes the checkpoint.  The final checkpoint also
+    gathers the whole states, which the results are made from (populations, trials).  A run kept in memory
+    gathers the states and writes nothing.
     `pending`: the run ended at an epoch boundary without that epoch's migration (an extension makes it).
-    `shard`: this leader's log shard, sealed before the gather so that rank 0 merges it whole first.
-    On a periodic checkpoint the sink also gets the results so far (a run in progress)."""
+    `shard`: this leader's log shard, sealed before the gather so that rank 0 merges it whole first."""
     t0 = time.perf_counter()
     sealed = shard.seal(final=final) if shard is not None else None
-    parts = backend.gather([island.state() for island in islands])
+    states = [island.state() for island in islands]
+    locations = None
+    if config.out:
+        leader = backend.leader_ranks().index(backend.world.rank)
+        try:
+            locations = write_part(config.out, sequence, leader, states)
+        except OSError as exc:
+            raise OutputError(f"cannot write the checkpoint part {exc.filename or config.out}: "
+                              f"{exc.strerror or exc}. The last good checkpoint and the files written before are "
+                              f"intact. Free space or fix the run folder {config.out} (it must be on a filesystem "
+                              f"every rank can write), then continue with: python -m hpcevo run --resume "
+                              f"{config.out}") from None
+        if not final:
+            states = [{k: v for k, v in st.items() if k in _SUMMARY_KEYS} for st in states]
+    parts = backend.gather((locations, states))
     if not backend.is_root:
         return None
     if sealed is not None:
         sink.merge_logs(sealed)
-    merged = sorted((st for part in parts for st in part), key=lambda st: st["index"])
+    merged = sorted((st for _, part in parts for st in part), key=lambda st: st["index"])
     state = {"generation": done, "epoch": -(-done // config.migration_interval), "islands": merged,
              "pending_migration": pending}
+    if config.out:
+        state["locations"] = sorted((w for where, _ in parts for w in where), key=lambda w: w["index"])
+        state["sequence"] = sequence
     sink.checkpoint(state)
     clock.last_checkpoint = time.perf_counter() - t0
     clock.checkpoint += clock.last_checkpoint
     if not final:
         sink.progress(_results(state, clock, None))
     return state
+
+
+# what rank 0 needs of each island at a periodic checkpoint (the hall of fame and counts for the outputs)
+_SUMMARY_KEYS = ("index", "hof", "evaluations", "failures", "eval_seconds", "step_seconds")
 
 
 def _progress(config, weights, epoch, done, totals, clock, out):

@@ -163,6 +163,14 @@ class RunFiles:
             fh.close()
         remove_shards(self.dir, only_if_empty=True)
 
+    def abandon(self):
+        """Close the logs as they are (a run that failed in this process; a resume truncates them back)."""
+        for fh in self.handles.values():
+            try:
+                fh.close()
+            except OSError:
+                pass
+
 
 SHARD_DIR = ".shards"
 
@@ -231,6 +239,15 @@ class LogShard:
             if not final:
                 self._open()
         return sealed
+
+    def abandon(self):
+        """Close the files without sealing them (the run failed; a resume writes these rows again)."""
+        for fh in self.handles.values():
+            try:
+                fh.close()
+            except OSError:
+                pass
+        self.handles.clear()
 
     @contextmanager
     def _writing(self):

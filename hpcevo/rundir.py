@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .checkpoint import CHECKPOINT_NAME, read_state, write_checkpoint
+from .checkpoint import CHECKPOINT_NAME, PARTS_DIR, check_parts, prune_parts, read_header, read_state, write_checkpoint
 from .engine import MemorySink
 from .errors import ConfigError, OutputError
 from .output import (
@@ -47,6 +47,7 @@ class RunFolder:
         self.files = None
         self.resume_state = None
         self.checkpoint_bytes = None
+        self.checkpoint_parts = None
         self.checkpoint_generation = None
 
     # -- opening ---------------------------------------------------------------------------------
@@ -57,6 +58,10 @@ class RunFolder:
             if start.resume_from:
                 self.resume_state = read_state(start.resume_from)
                 self.path = Path(start.run_dir)
+                if "locations" in self.resume_state:
+                    check_parts(self.path, start.resume_from)
+                # parts a crash left behind a checkpoint that was never completed: the resumed run rewrites them
+                prune_parts(self.path, set(read_header(start.resume_from).get("parts", {})))
                 self.files = RunFiles(self.path, self.problem.n_objectives, resume=self.resume_state["files"])
                 remove_shards(self.path)  # rows after the checkpoint: the resumed run writes them again
                 if start.written_by != __version__:
@@ -76,9 +81,10 @@ class RunFolder:
         return str(self.path)
 
     def write_ranks(self, processes):
+        self.processes = processes
         self.startup = startup_summary(processes)
         with self._writing():
-            atomic_write(self.path / "ranks.csv", csv_text(processes, ["rank", "host", "pid"]))
+            atomic_write(self.path / "ranks.csv", csv_text(processes, ["rank", "host", "pid", "node"]))
 
     # -- the run sink ----------------------------------------------------------------------------
     def record(self, epoch, rows, migrations, seconds):
@@ -95,14 +101,24 @@ class RunFolder:
             state["files"] = self.files.sync()
             state["hall_of_fame"] = merged_hall_of_fame(state["islands"], self.problem, self.config.hall_of_fame)
             state["objective_names"] = getattr(self.problem.toolbox, "objective_names", None)
-            self.checkpoint_bytes = write_checkpoint(self.path, self.config.to_toml(), self.config.problem, state)
+            # the manifest: where the islands' states lie (the leaders wrote them), not the states themselves
+            manifest = {k: v for k, v in state.items() if k != "islands"} if "locations" in state else state
+            self.checkpoint_bytes = write_checkpoint(self.path, self.config.to_toml(), self.config.problem, manifest)
+            self.checkpoint_parts = len({where["part"] for where in state.get("locations", ())})
             self.checkpoint_generation = state["generation"]
+            prune_parts(self.path, {where["part"] for where in state.get("locations", ())},
+                        below=state.get("sequence"))
 
     def progress(self, results):
         with self._writing():
             self._outputs(results, "running")
 
     # -- the end ---------------------------------------------------------------------------------
+    def abandon(self):
+        """The run failed in this process (driven from Python): close the logs; the checkpoint stays as it was."""
+        if self.files is not None:
+            self.files.abandon()
+
     def finish(self, results, backend):
         """Close the logs, write the results and summary.json; returns the summary."""
         self.backend = backend
@@ -141,6 +157,7 @@ class MemoryRun(MemorySink):
     path = None
     resume_state = None
     checkpoint_bytes = None
+    checkpoint_parts = None
 
     def __init__(self, config, problem, start, world, out=sys.stdout):
         super().__init__()
@@ -149,6 +166,9 @@ class MemoryRun(MemorySink):
 
     def open(self):
         return ""
+
+    def abandon(self):
+        pass
 
     def write_ranks(self, processes):
         self.processes = processes
@@ -199,9 +219,11 @@ def build_summary(run, results, hof, status):
                     "checkpoint": results["checkpoint_seconds"], "output": None},
         "migration_share": results["migration_seconds"] / wall if wall > 0 else None,
         "waiting_share": results["waiting_seconds"] / wall if wall > 0 else None,
-        "checkpoint": {"file": CHECKPOINT_NAME if run.path else None, "bytes": run.checkpoint_bytes},
+        "checkpoint": {"file": CHECKPOINT_NAME if run.path else None, "bytes": run.checkpoint_bytes,
+                       "parts": run.checkpoint_parts, "parts_dir": PARTS_DIR if run.checkpoint_parts else None},
         "coordination": results.get("coordination"),
         "startup": getattr(run, "startup", None),
+        "nodes": len({p["node"] for p in run.processes}) if getattr(run, "processes", None) else None,
         "best": ({"fitness": list(hof[0].fitness.values), "individual": readable(hof[0], run.problem.toolbox)}
                  if hof else None),
         "versions": _versions(),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import IMPORTED, __version__
-from .checkpoint import CHECKPOINT_NAME
+from .checkpoint import CHECKPOINT_NAME, CheckpointError
 from .comm import World, detect_world
 from .engine import Control, resolve_topology, run_islands
 from .errors import UserError, WorldError
@@ -170,12 +170,14 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
     run_dir = _rank0(world, sink.open if root else None)
     config = dataclasses.replace(config, out=run_dir)
     # which process is which rank: a rank killed outright cannot say so itself, and the launcher names PIDs
-    processes = world.allgather({"rank": world.rank, "host": world.host, "pid": os.getpid(),
-                                 "startup": startup_seconds()})
+    processes = number_nodes(world.allgather({"rank": world.rank, "host": world.host, "pid": os.getpid(),
+                                              "node": world.node_key(), "startup": startup_seconds()}))
     backend = world.backend(config.ranks_per_island)
     if root:
         sink.config, sink.backend = config, backend
         sink.write_ranks(processes)
+        for line in spanning_groups(processes, config.ranks_per_island):
+            print(f"hpcevo: note: {line}", file=sys.stderr, flush=True)
     stop.attach(backend.notify_stop)
     if root and config.progress:
         verb = f"resuming at generation {start.generation}" if start.resume_from else "starting"
@@ -192,16 +194,19 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
                 results = run_islands(config, problem, backend, evaluator, out=out, control=control)
             except OutputError as exc:
                 report_crash(str(exc), EXIT_OUTPUT, plain=True, world=world)
-            except RouteMismatch as exc:
+            except (RouteMismatch, CheckpointError) as exc:
                 if in_python:
+                    sink.abandon()
                     raise
-                # every leader found it at once: rank 0 says it, the others leave the saying to rank 0
+                # every leader found it at once (routes, or a checkpoint part that fails its check on resume):
+                # rank 0 says it, the others leave the saying to rank 0
                 if world.rank != 0:
                     time.sleep(_QUIET_ABORT_SECONDS)
                     world.abort(2)
                 report_crash(str(exc), 2, plain=True, world=world)
             except BaseException:
                 if in_python:
+                    sink.abandon()
                     raise
                 # abort from here: leaving the executor would wait on its workers
                 report_crash(crash_text(), 130 if isinstance(sys.exc_info()[1], KeyboardInterrupt) else 1, world=world)
@@ -215,6 +220,30 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
             report_crash(str(exc), EXIT_OUTPUT, plain=True, world=world)
     outcome.status = world.bcast(outcome.status)
     return outcome
+
+
+def number_nodes(processes):
+    """Number the nodes 0, 1, ... in rank order (each process reported its node's lowest rank)."""
+    order = {}
+    for process in processes:
+        process["node"] = order.setdefault(process["node"], len(order))
+    return processes
+
+
+def spanning_groups(processes, ranks_per_island):
+    """What to tell the user when a rank group (a leader and its evaluators) spans nodes: its evaluations then
+    cross the network every generation.  Groups are contiguous ranks, so the launcher's placement decides."""
+    if ranks_per_island < 2:
+        return []
+    nodes = [p["node"] for p in processes]
+    split = [g for g in range(len(nodes) // ranks_per_island)
+             if len(set(nodes[g * ranks_per_island:(g + 1) * ranks_per_island])) > 1]
+    if not split:
+        return []
+    shown = ", ".join(map(str, split[:8])) + (f" and {len(split) - 8} more" if len(split) > 8 else "")
+    return [f"{len(split)} of {len(nodes) // ranks_per_island} rank groups span two or more nodes (group(s) "
+            f"{shown}): their evaluations cross the network. Place ranks in blocks (srun --distribution=block, "
+            f"mpiexec's default) and make the ranks per node a multiple of ranks_per_island = {ranks_per_island}."]
 
 
 def startup_seconds():

@@ -66,7 +66,7 @@ def rank_pids(run_dir):
         return {}
     found = {}
     for line in lines:
-        rank, _, pid = line.split(",")
+        rank, _, pid = line.split(",")[:3]
         try:
             if str(run_dir).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found[int(rank)] = int(pid)

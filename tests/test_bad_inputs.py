@@ -173,7 +173,7 @@ def _foreign(path):
 
 def _other_version(path):
     data = path.read_bytes()
-    path.write_bytes(data.replace(b'"format": 1', b'"format": 7', 1))
+    path.write_bytes(data.replace(b'"format": 2', b'"format": 7', 1))
 
 
 CHECKPOINT_CASES = [
@@ -194,8 +194,8 @@ def test_bad_checkpoint(tmp_path, good_run, name, damage, args, fragment):
     shutil.copytree(good_run, run_dir)
     if damage is not None:
         damage(run_dir / CHECKPOINT_NAME)
-    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    before = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     run = hpcevo(["run", "--resume", run_dir, *args], timeout=60)
     assert run.returncode == 2, run.stderr
     _one_paragraph(run.stderr, fragment)
-    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before  # nothing touched
+    assert {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before

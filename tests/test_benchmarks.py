@@ -15,6 +15,7 @@ SCRIPTS = [
     ("bench_peers.py", "bench_peers:begin", ("evals/s vs eaSimple map",), 240),
     ("bench_scaling.py", "bench_scaling:begin", ("Weak scaling", "What 1,024 ranks would cost"), 120),
     ("bench_coordination.py", "bench_coordination:begin", ("rank 0's bytes per epoch grow",), 120),
+    ("bench_checkpoint.py", "bench_checkpoint:begin", ("bytes sent to rank 0 per island",), 120),
 ]
 
 

@@ -38,7 +38,7 @@ def test_round_trip_and_header(tmp_path):
     path = tmp_path / CHECKPOINT_NAME
     assert size == path.stat().st_size
     header = read_header(path)
-    assert (header["format"], header["generation"], header["problem"], header["islands"]) == (1, 3, "onemax", 1)
+    assert (header["format"], header["generation"], header["problem"], header["islands"]) == (2, 3, "onemax", 1)
     assert tomllib.loads(header["config"])["problem"] == "onemax"
     assert read_state(path) == _state()
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]  # no temporary file left behind

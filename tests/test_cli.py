@@ -75,7 +75,10 @@ def test_outputs_are_complete(tmp_path):
     assert summary["evaluations"] == sum(int(line.split(",")[2]) for line in lines[1:])
     assert set(summary["seconds"]) == {"evaluation", "variation", "migration", "waiting", "checkpoint", "output"}
     assert (summary["status"], summary["generation"], summary["stopped_by"]) == ("complete", 9, None)
-    assert summary["checkpoint"]["bytes"] == (out / "checkpoint.pkl").stat().st_size
+    parts = list((out / "checkpoint.parts").iterdir())
+    assert summary["checkpoint"]["parts"] == len(parts) == summary["groups"]  # one part per leader
+    assert summary["checkpoint"]["bytes"] == (out / "checkpoint.pkl").stat().st_size + sum(p.stat().st_size
+                                                                                          for p in parts)
     assert summary["versions"]["mpi"].startswith("MPICH")
     config = (out / "config.toml").read_text()
     assert 'algorithm = "simple"' in config and "islands = 6" in config

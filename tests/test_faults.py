@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import MPIEXEC, ROOT, hpcevo, no_rank_left
 
-from hpcevo.checkpoint import CHECKPOINT_NAME, read_header
+from hpcevo.checkpoint import CHECKPOINT_NAME, check_parts, read_header
 
 pytestmark = pytest.mark.slow  # end-to-end: subprocess runs of the real CLI
 
@@ -34,7 +34,7 @@ def _logbook_sums(run_dir):
 
 
 def _checkpoint_intact(run_dir, at_most):
-    header = read_header(run_dir / CHECKPOINT_NAME)  # raises if damaged
+    header = check_parts(run_dir, whole=True)  # raises if the manifest or a part file is damaged
     assert 2 <= header["generation"] <= at_most
     return header["generation"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import MPIEXEC, ROOT, hpcevo, no_rank_left, rank_pids, same_results
 
-from hpcevo.checkpoint import CHECKPOINT_NAME, read_header
+from hpcevo.checkpoint import CHECKPOINT_NAME, PARTS_DIR, check_parts, read_header
 
 pytestmark = pytest.mark.slow  # end-to-end: subprocess runs of the real CLI
 
@@ -247,6 +247,35 @@ def test_kill_9_of_the_whole_job_then_resume(tmp_path, reference):
     resumed = hpcevo(["run", "--resume", run_dir, "--quiet"], ranks=4)
     assert resumed.returncode == 0, resumed.stderr
     same_results(reference["slow"], run_dir)
+
+
+def test_kill_9_in_the_middle_of_a_checkpoint_keeps_the_previous_one(tmp_path, reference):
+    """Leader 1 is held inside checkpoint 8 (its part's temporary file is a FIFO nobody reads, so opening it
+    blocks) after the other leaders wrote their parts; the job is killed there.  The manifest still names
+    checkpoint 7, whose parts are whole; the resume drops the unfinished checkpoint's files and ends with the
+    uninterrupted run's results."""
+    run_dir = tmp_path / "r"
+    proc = _launch(SLOW + ["--checkpoint-every", 1], 4, run_dir)
+    parts = run_dir / PARTS_DIR
+    deadline = time.monotonic() + 60
+    while not parts.is_dir():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "no parts"
+        time.sleep(0.005)
+    os.mkfifo(parts / ".8.1.pkl.tmp")
+    while not all((parts / f"8.{leader}.pkl").exists() for leader in (0, 2, 3)):
+        assert proc.poll() is None and time.monotonic() < deadline, "checkpoint 8 was not reached"
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert proc.poll() is None  # held: rank 0 waits for leader 1's part
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    no_rank_left(run_dir)
+    header = check_parts(run_dir, whole=True)
+    assert sorted(header["parts"]) == [f"7.{leader}.pkl" for leader in range(4)] and header["generation"] == 14
+    resumed = hpcevo(["run", "--resume", run_dir, "--quiet"], ranks=2)
+    assert resumed.returncode == 0, resumed.stderr
+    same_results(reference["slow"], run_dir)
+    assert not any(name.startswith((".8.", "8.")) for name in os.listdir(parts))
 
 
 def test_max_walltime_stops_before_the_budget(tmp_path, reference):
