@@ -21,7 +21,8 @@ _RUN_FLAGS = [
     ("--migrants", "migrants", int, "emigrants each island sends per epoch (default 5)"),
     ("--topology", "topology", str, "ring | random | complete | none | package.module:function (default ring)"),
     ("--migration", "migration", str, "how migrants travel: neighbour (leader to leader, the default) | via_root "
-                                      "(all through rank 0); the results are the same"),
+                                      "(all through rank 0), the same results | async (no epoch barrier, not "
+                                      "reproducible)"),
     ("--emigration", "emigration", str, "emigrant selection: best | random | tournament (default best)"),
     ("--replacement", "replacement", str, "who immigrants replace: worst | random (default worst)"),
     ("--algorithm", "algorithm", str, "auto | simple | mu_plus_lambda | nsga2 (auto: nsga2 if several objectives)"),

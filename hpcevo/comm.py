@@ -23,6 +23,7 @@ __all__ = ["World", "detect_world", "Backend", "SerialBackend", "MPIBackend", "i
 _ABORT_GRACE_SECONDS = 0.5
 _STOP_TAG = 75
 _MIGRANT_TAG = 76
+_ASYNC_TAG = 77  # asynchronous migration's messages (hpcevo.asynchronous), apart from the epoch exchanges
 _LAUNCHER_SIZE_VARS = ("SLURM_NTASKS", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
 
 
@@ -129,6 +130,17 @@ class Backend(Protocol):
 
     def received(self) -> tuple[int, int] | None: ...
 
+    # asynchronous migration: point to point between leaders (by gather index), never waiting on a peer
+    def post(self, leader: int, obj: Any) -> Any: ...
+
+    def arrived(self) -> list[tuple[int, Any]]: ...
+
+    def collect(self, expected: list[int]) -> list[tuple[int, Any]]: ...
+
+    def alltoall(self, counts: list[int]) -> list[int]: ...
+
+    def complete(self, requests: list) -> None: ...
+
     def notify_stop(self, reason: str) -> None: ...
 
     def poll_stops(self) -> list[str]: ...
@@ -186,6 +198,27 @@ class SerialBackend:
     def received(self):
         """(objects, bytes) this process has unpickled from MPI messages so far: none here."""
         return 0, 0
+
+    def post(self, leader, obj):
+        """Asynchronous migration: send `obj` to leader `leader` without waiting (none here: one leader)."""
+        raise ValueError(f"one process hosts every island: there is no leader {leader} to send to")
+
+    def arrived(self):
+        """The asynchronous messages that have arrived, as (leader, object), in arrival order: none here."""
+        return []
+
+    def collect(self, expected):
+        """Block until expected[g] more asynchronous messages have come from each leader g: none here."""
+        if any(expected):
+            raise ValueError(f"one process hosts every island: no messages can be expected ({expected})")
+        return []
+
+    def alltoall(self, counts):
+        """counts[g] goes to leader g; returns what each leader sent this one (here: this one's own)."""
+        return list(counts)
+
+    def complete(self, requests):
+        """Wait for the sends `post` started (none here)."""
 
     def notify_stop(self, reason):
         """Tell rank 0 this process was asked to stop (`reason`: the signal name); here this is rank 0."""
@@ -262,6 +295,42 @@ class MPIBackend:
     def received(self):
         """(objects, bytes) unpickled from MPI messages so far, or None when they are not counted."""
         return None if self._traffic is None else (self._traffic.objects, self._traffic.bytes)
+
+    def post(self, leader, obj):
+        """Send `obj` to leader `leader` (its gather index) without waiting; returns the request to complete."""
+        return self.leader_comm.isend(obj, dest=leader, tag=_ASYNC_TAG)
+
+    def arrived(self):
+        """The asynchronous messages that have arrived, as (leader, object), in arrival order; never blocks.
+
+        A matched probe, then a receive of exactly that message: any size (a pre-posted lowercase irecv would
+        truncate pickles over mpi4py's 32 KiB buffer), and safe while an executor thread also uses MPI."""
+        from mpi4py import MPI
+
+        got, status = [], MPI.Status()
+        while (message := self.leader_comm.improbe(source=MPI.ANY_SOURCE, tag=_ASYNC_TAG, status=status)) is not None:
+            got.append((status.Get_source(), message.recv()))
+        return got
+
+    def collect(self, expected):
+        """Block until expected[g] more asynchronous messages have come from each leader g; in arrival order."""
+        from mpi4py import MPI
+
+        got, status = [], MPI.Status()
+        for _ in range(sum(expected)):
+            obj = self.leader_comm.recv(source=MPI.ANY_SOURCE, tag=_ASYNC_TAG, status=status)
+            got.append((status.Get_source(), obj))
+        return got
+
+    def alltoall(self, counts):
+        """counts[g] goes to leader g (blocking, every leader); returns what each leader sent this one."""
+        return self.leader_comm.alltoall(list(counts))
+
+    def complete(self, requests):
+        """Wait for the sends `post` started (their receivers have taken them, or will)."""
+        from mpi4py import MPI
+
+        MPI.Request.waitall(requests)
 
     def close(self):
         for op in self._ops.values():

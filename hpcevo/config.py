@@ -95,7 +95,7 @@ RESUME_MAY_CHANGE = ("generations", "ranks_per_island", "chunksize", "out", "pro
 # Settings about one session of a run, not inherited from the checkpoint when resuming.
 SESSION_KEYS = ("max_walltime", "stop_after")
 # the plugin settings' names are in hpcevo.registry, the migration schemes' in hpcevo.migration.SCHEMES
-_CHOICES = {"on_error": ("raise", "penalize"), "migration": ("neighbour", "via_root")}
+_CHOICES = {"on_error": ("raise", "penalize"), "migration": ("neighbour", "via_root", "async")}
 _POSITIVE = ("population", "generations", "migration_interval", "ranks_per_island", "chunksize", "hall_of_fame")
 
 

@@ -18,7 +18,7 @@ from .checkpoint import CheckpointError, read_islands, write_part
 from .errors import OutputError
 from .island import Island
 from .messages import EpochReport
-from .migration import MigrationScheme, make_scheme, route_migrants, rows_in_order
+from .migration import MigrationScheme, check_resumable, make_scheme, route_migrants, rows_in_order
 from .output import LogShard
 from .rng import epoch_rng, island_streams
 from .stopping import StopFlag
@@ -67,7 +67,8 @@ class MemorySink:
     def record(self, epoch, rows, migrations, seconds):
         self.rows.extend(rows)
         self.migrations.extend(migrations)
-        self.epoch_seconds.append(seconds)
+        if seconds is not None:  # None: records that close no epoch (as timings.csv skips them)
+            self.epoch_seconds.append(seconds)
 
     def checkpoint(self, state):
         pass
@@ -123,6 +124,10 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
     run early; the state was checkpointed first, so `--resume` continues it exactly.
     """
     control = control or Control()
+    if config.migration == "async":  # no epoch barrier: its own loop (hpcevo.asynchronous)
+        from .asynchronous import run_async
+
+        return run_async(config, problem, backend, evaluator, out, control)
     clock = _Clock()
     n = config.islands
     streams = island_streams(config.seed, n)
@@ -153,6 +158,7 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
             done, pending, sequence, states = backend.scatter(items)
             for island, island_state in zip(islands, _read_own(backend, config, states)):
                 island.restore(island_state)
+            check_resumable(backend, islands, config)  # an async checkpoint's unequal generations need async
         else:
             for island in islands:
                 island.start(evaluator)

@@ -4,6 +4,8 @@ A scheme is an object with one method, `exchange`, called on every leader at the
 `Neighbour` (the default) sends migrants point to point between the leaders that host a route's islands and
 reduces a bounded summary to rank 0; `ViaRoot` sends every leader's report to rank 0, which routes the
 emigrants, decides (stop, checkpoint) and scatters one decision per leader.  Both give the same results.
+`Asynchronous` (migration = "async") only names the third mode: it has no epoch exchange, its own loop is
+`hpcevo.asynchronous`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Protocol
 from .errors import ConfigError
 from .messages import Decision, EpochReport, EpochTotals
 
-__all__ = ["MigrationScheme", "Exchange", "ViaRoot", "Neighbour", "RouteMismatch", "SCHEMES", "make_scheme",
-           "route_migrants", "rows_in_order"]
+__all__ = ["MigrationScheme", "Exchange", "ViaRoot", "Neighbour", "Asynchronous", "RouteMismatch", "SchemeMismatch",
+           "SCHEMES", "make_scheme", "check_resumable", "route_migrants", "rows_in_order"]
 
 
 def route_migrants(outgoing, routes, epoch):
@@ -180,7 +182,40 @@ def _merge_checked(a, b):
     return a[0].merge(b[0]), min(a[1], b[1]), max(a[2], b[2])
 
 
-SCHEMES = {"neighbour": Neighbour, "via_root": ViaRoot}
+class Asynchronous:
+    """migration = "async": no epoch barrier and no epoch exchange.  `run_islands` hands such a run to its own
+    loop, `hpcevo.asynchronous.run_async`, at entry; this class only names the scheme."""
+
+    name = "async"
+    gathers_logs = False
+
+    def exchange(self, backend, epoch, report, routes, decide):
+        raise RuntimeError('migration = "async" has no epoch exchange: hpcevo.asynchronous.run_async drives it')
+
+
+class SchemeMismatch(RouteMismatch):
+    """A resumed checkpoint the configured scheme cannot continue; like RouteMismatch, raised on every leader."""
+
+
+def check_resumable(backend, islands, config):
+    """On every leader, after a resume restored its islands: refuse (SchemeMismatch, on every leader together)
+    a checkpoint whose islands are at different generations (an asynchronous run's) unless the run continues
+    asynchronously: a synchronous scheme needs every island at the same epoch boundary."""
+    gens = [island.gen for island in islands] or [0]
+    low, high = backend.allreduce((min(gens), max(gens)), _span)
+    if low != high and config.migration != "async":
+        raise SchemeMismatch(
+            f'cannot resume this checkpoint with migration = "{config.migration}": it was written by an '
+            f'asynchronous run (migration = "async") whose islands stopped at different generations ({low} to '
+            f'{high}), and a synchronous scheme needs every island at the same generation. Resume it with '
+            f'migration = "async" (--migration async), or start a new run with another --out.')
+
+
+def _span(a, b):
+    return min(a[0], b[0]), max(a[1], b[1])
+
+
+SCHEMES = {"neighbour": Neighbour, "via_root": ViaRoot, "async": Asynchronous}
 
 
 def make_scheme(config, logs_on_root: bool = True) -> MigrationScheme:
@@ -188,6 +223,8 @@ def make_scheme(config, logs_on_root: bool = True) -> MigrationScheme:
     rows must reach rank 0 every epoch (a run kept in memory has no folder for log shards)."""
     if config.migration == "via_root":
         return ViaRoot()
+    if config.migration == "async":
+        return Asynchronous()
     from .registry import TOPOLOGY
 
     return Neighbour(config.islands, TOPOLOGY.spec_of(config.topology), gather_logs=logs_on_root)

@@ -222,6 +222,7 @@ def build_summary(run, results, hof, status):
         "checkpoint": {"file": CHECKPOINT_NAME if run.path else None, "bytes": run.checkpoint_bytes,
                        "parts": run.checkpoint_parts, "parts_dir": PARTS_DIR if run.checkpoint_parts else None},
         "coordination": results.get("coordination"),
+        "reproducible": config.migration != "async",  # async: results depend on timing
         "startup": getattr(run, "startup", None),
         "nodes": len({p["node"] for p in run.processes}) if getattr(run, "processes", None) else None,
         "best": ({"fitness": list(hof[0].fitness.values), "individual": readable(hof[0], run.problem.toolbox)}
