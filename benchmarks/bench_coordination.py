@@ -115,6 +115,11 @@ def measure(size, folder):
     return seen
 
 
+LEADER = ("A leader's own coordination per epoch is bounded by the same figures: it takes part in the same "
+          "allreduce and broadcast (at most the same tree depth) and sends and receives one message per route "
+          "into or out of its islands (its topology degree), whatever N is. ")
+
+
 def model_text(two):
     """Rank 0's coordination per epoch at 1,024 and 16,384 ranks, from the costs measured at 2 ranks."""
     import math
@@ -140,7 +145,7 @@ def model_text(two):
             f"message per ring neighbour whatever N.\n\n"
             + table(["ranks", "tree depth", "allreduce ms", "bcast ms", "migrants ms", "rank 0 per epoch ms",
                      "rank 0 merge CPU ms"], rows)
-            + "\n\nA model, not a measurement at that size: on a cluster a step between nodes costs the "
+            + "\n\n" + LEADER + "A model, not a measurement at that size: on a cluster a step between nodes costs the "
               "interconnect's latency (microseconds to tens of microseconds) instead of shared memory's, and the "
               "allreduce also waits for the slowest leader's epoch (load imbalance, which no scheme with a "
               "barrier removes); neither term grows faster than log2 N. "
