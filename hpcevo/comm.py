@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from .errors import WorldError
-from .evaluation import evaluate_one, evaluate_remote, install_local
+from .evaluation import evaluate_many, evaluate_remote, evaluate_remote_batch, install_local
 
 __all__ = ["World", "detect_world", "Backend", "SerialBackend", "MPIBackend", "island_block"]
 
@@ -150,9 +150,23 @@ class Backend(Protocol):
 
 
 def _in_process(problem, where):
-    """An evaluator that evaluates in this process (no pickling)."""
-    evaluate, n_objectives = problem.toolbox.evaluate, problem.n_objectives
-    return lambda individuals: [evaluate_one(evaluate, ind, n_objectives, where) for ind in individuals]
+    """An evaluator that evaluates in this process (no pickling): one call of the toolbox's evaluate_batch per
+    generation when it has one, else evaluate per individual."""
+    return lambda individuals: evaluate_many(problem, individuals, where)
+
+
+def _remote(executor, problem, chunksize, workers):
+    """An evaluator that maps over the group's worker ranks: per individual (`chunksize` to a message), or with
+    evaluate_batch in contiguous chunks, one or more per worker, results in the individuals' order."""
+    if getattr(problem.toolbox, "evaluate_batch", None) is None:
+        return lambda individuals: list(executor.map(evaluate_remote, individuals, chunksize=chunksize))
+
+    def evaluate(individuals):
+        size = max(chunksize, -(-len(individuals) // workers))
+        chunks = [individuals[i:i + size] for i in range(0, len(individuals), size)]
+        return [entry for part in executor.map(evaluate_remote_batch, chunks) for entry in part]
+
+    return evaluate
 
 
 class SerialBackend:
@@ -365,7 +379,7 @@ class MPIBackend:
             if executor is None:
                 yield None
                 return
-            yield lambda individuals: list(executor.map(evaluate_remote, individuals, chunksize=chunksize))
+            yield _remote(executor, problem, chunksize, self.group_comm.Get_size() - 1)
 
 
 class _Traffic:

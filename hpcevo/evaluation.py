@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from .errors import Rejected
 
-__all__ = ["Failure", "evaluate_one", "evaluate_remote", "install_local", "REJECTED", "TIMEOUT"]
+__all__ = ["Failure", "evaluate_one", "evaluate_many", "evaluate_remote", "evaluate_remote_batch", "install_local",
+           "REJECTED", "TIMEOUT"]
 
 REJECTED = "Rejected"  # Failure.kind of an individual its evaluate rejected on purpose
 TIMEOUT = "Timeout"  # Failure.kind of an evaluation that ran past eval_timeout
@@ -73,8 +74,8 @@ def _watchdog(abort):
             abort(1)
 
 
-def _call(evaluate, individual):
-    timeout = _LOCAL["timeout"]
+def _call(evaluate, individual, scale=1):
+    timeout = _LOCAL["timeout"] * scale
     if not timeout:
         return evaluate(individual)
     main = threading.current_thread() is threading.main_thread()
@@ -92,7 +93,7 @@ def _call(evaluate, individual):
 def evaluate_one(evaluate, individual, n_objectives, where):
     """Return (values, None) or (None, Failure): exceptions, time-outs, wrong lengths and non-finite values fail."""
     try:
-        values = tuple(float(v) for v in _call(evaluate, individual))
+        values = _call(evaluate, individual)
     except _TimedOut:
         return None, Failure(TIMEOUT, f"the evaluation did not finish within eval_timeout = {_LOCAL['timeout']:g} s",
                              "", where)
@@ -100,6 +101,47 @@ def evaluate_one(evaluate, individual, n_objectives, where):
         return None, Failure(REJECTED, str(exc)[:500], "", where)
     except Exception as exc:  # user code may raise anything; the island decides what a failure means
         return None, Failure(type(exc).__name__, str(exc)[:500], traceback.format_exc(), where)
+    return _checked(values, n_objectives, where)
+
+
+def evaluate_many(problem, individuals, where):
+    """Evaluate `individuals` as evaluate_one would, one (values, failure) per individual, through the toolbox's
+    `evaluate_batch(individuals)` when it has one.
+
+    The batch returns one entry per individual: its objective values, or an exception instance for an
+    individual that failed (a `hpcevo.Rejected` for one rejected on purpose); only that individual is
+    penalised.  A batch that raises, times out (eval_timeout times the batch's length) or returns a list of
+    the wrong length is evaluated again one by one with `evaluate`, so a failing individual never costs the
+    others their fitness."""
+    evaluate, n = problem.toolbox.evaluate, problem.n_objectives
+    batch = getattr(problem.toolbox, "evaluate_batch", None)
+    if batch is None or not individuals:
+        return [evaluate_one(evaluate, ind, n, where) for ind in individuals]
+    try:
+        entries = list(_call(batch, individuals, scale=len(individuals)))
+    except (_TimedOut, Exception):  # noqa: BLE001 - any failure of the batch: evaluate one by one
+        entries = None
+    if entries is None or len(entries) != len(individuals):
+        return [evaluate_one(evaluate, ind, n, where) for ind in individuals]
+    return [_entry(entry, n, where) for entry in entries]
+
+
+def _entry(entry, n_objectives, where):
+    if isinstance(entry, Rejected):
+        return None, Failure(REJECTED, str(entry)[:500], "", where)
+    if isinstance(entry, BaseException):
+        text = "".join(traceback.format_exception(type(entry), entry, entry.__traceback__))
+        return None, Failure(type(entry).__name__, str(entry)[:500], text, where)
+    return _checked(entry, n_objectives, where)
+
+
+def _checked(values, n_objectives, where):
+    """(values as floats, None), or (None, Failure) for values of the wrong length or not finite."""
+    try:
+        values = tuple(float(v) for v in values)
+    except (TypeError, ValueError) as exc:
+        return None, Failure(type(exc).__name__, f"evaluate returned {values!r}, not a tuple of numbers: {exc}"[:500],
+                             "", where)
     if len(values) != n_objectives:
         return None, Failure("WrongLength", f"evaluate returned {len(values)} values, the fitness has "
                              f"{n_objectives} objective(s)", "", where)
@@ -112,3 +154,8 @@ def evaluate_remote(individual):
     """Task sent to a worker rank: evaluate with the worker's own problem."""
     problem = _LOCAL["problem"]
     return evaluate_one(problem.toolbox.evaluate, individual, problem.n_objectives, _LOCAL["where"])
+
+
+def evaluate_remote_batch(individuals):
+    """Task sent to a worker rank: a chunk of individuals through the worker's own problem's evaluate_batch."""
+    return evaluate_many(_LOCAL["problem"], individuals, _LOCAL["where"])

@@ -234,6 +234,38 @@ def _check_evaluate(problem, sample, on_error):
     if len(values) != len(problem.weights):
         raise ProblemError(f"problem {problem.name!r}: evaluate returned {len(values)} value(s) {values!r} but the "
                            f"fitness has {len(problem.weights)} weight(s); return a tuple, e.g. `return (value,)`.")
+    _check_batch(problem, sample, values)
+
+
+def _check_batch(problem, sample, values):
+    """A toolbox's evaluate_batch must agree with its evaluate (the engine uses the batch for whole generations
+    and evaluate for one individual at a time, e.g. after a failed batch): checked on the sample individual."""
+    batch = getattr(problem.toolbox, "evaluate_batch", None)
+    if batch is None:
+        return
+    if not callable(batch):
+        raise ProblemError(f"problem {problem.name!r}: toolbox.evaluate_batch is a {type(batch).__name__}, not a "
+                           f"function of a list of individuals returning one fitness tuple per individual.")
+    try:
+        got = list(batch([sample]))
+    except Exception as exc:
+        raise ProblemError(f"problem {problem.name!r}: evaluate_batch raised {type(exc).__name__}: {exc} on a list "
+                           f"of one fresh individual ({_origin(exc)}). It takes a list of individuals and returns "
+                           f"a list with one fitness tuple per individual.") from None
+    same = len(got) == 1 and not isinstance(got[0], BaseException) and _same_values(got[0], values)
+    if not same:
+        raise ProblemError(f"problem {problem.name!r}: evaluate_batch([ind]) returned {got!r} but evaluate(ind) "
+                           f"returned {values!r} for the same fresh individual; they must agree exactly (the "
+                           f"engine evaluates whole generations with evaluate_batch and falls back to evaluate).")
+
+
+def _same_values(a, b):
+    """Equal as floats, NaN equal to NaN (evaluate_one turns a NaN into a failure either way)."""
+    try:
+        a, b = [float(v) for v in a], [float(v) for v in b]
+    except (TypeError, ValueError):
+        return False
+    return len(a) == len(b) and all(x == y or (x != x and y != y) for x, y in zip(a, b))
 
 
 def _check_pickle(problem, sample):

@@ -28,6 +28,7 @@ from hpcevo.trading.reporting import COLUMNS as STRATEGY_COLUMNS
 SCRIPTS = {
     "ga_toolbox": r"best packing: value \d+, bits \[[01, ]+\]",
     "symbolic_regression": r"mse \S+: y = .*x",
+    "batch_rastrigin": r"best Rastrigin value \S+ \(0 is the optimum\)\n",
     "custom_topology": r"epoch 0: 0->1 1->0 2->3 3->2 4->5 5->4 6->7 7->6\nepoch 1: 0->2 ",
     "custom_step": r"CMA-ES on sphere: best \S+ at generation 0, \S+ at generation 12\n",
     "multi_objective": r"\d+ beams on the front \(all in run/front.csv\); [1-9]\d* infeasible beams rejected",

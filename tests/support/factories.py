@@ -239,3 +239,37 @@ def slow_until_requeued(delay=0.05, dimension=10):
 
 
 MODULE_TOOLBOX = plain_toolbox()
+
+
+def batched(length=20, fail_every=0, mode="entries"):
+    """plain_toolbox with evaluate_batch: counts ones for a whole list at once. With `fail_every` k, individuals
+    whose ones are a multiple of k fail (ValueError): `mode` "entries" returns the exception as that entry, "raise"
+    makes the whole batch raise (the engine then evaluates one by one). Batch calls are counted per process."""
+    tb = plain_toolbox(length)
+    tb.register("evaluate", _batched_one, fail_every=fail_every)
+    tb.register("evaluate_batch", _batched_many, fail_every=fail_every, mode=mode)
+    return tb
+
+
+BATCH_CALLS = []  # the sizes of the batches evaluate_batch was called with, in this process
+
+
+def _batched_one(ind, fail_every):
+    ones = sum(ind)
+    if fail_every and ones % fail_every == 0:
+        raise ValueError(f"{ones} ones")
+    return (float(ones),)
+
+
+def _batched_many(individuals, fail_every, mode):
+    BATCH_CALLS.append(len(individuals))
+    out = []
+    for ind in individuals:
+        ones = sum(ind)
+        if fail_every and ones % fail_every == 0:
+            if mode == "raise" and len(individuals) > 1:
+                raise ValueError("the whole batch fails")
+            out.append(ValueError(f"{ones} ones"))
+        else:
+            out.append((float(ones),))
+    return out
