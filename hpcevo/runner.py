@@ -160,9 +160,12 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
     except UserError as exc:
         problem, error = None, exc
     _agree(world, error)
-    if world.size == 1 and config.ranks_per_island > 1:
+    if world.rank == 0 and world.size == 1 and config.ranks_per_island > 1:
         print("hpcevo: note: one process runs every island; ranks_per_island applies under mpiexec.",
               file=sys.stderr)
+    if world.rank == 0 and config.migration == "async" and config.out and config.checkpoint_every:
+        print("hpcevo: note: migration = \"async\" writes its checkpoint only when the run ends or is stopped "
+              "(a signal, stop_after, max_walltime); checkpoint_every is not used.", file=sys.stderr)
     root = world.rank == 0
     sink = None
     if root:

@@ -126,6 +126,7 @@ def test_async_stop_after_then_resume(tmp_path):
     first = hpcevo(["run", *IMBALANCED, "--quiet", "--out", run_dir, "--stop-after", 10], ranks=4, timeout=90)
     assert first.returncode == STOPPED, first.stderr
     assert "stop_after = 10 reached" in first.stderr and "Traceback" not in first.stderr
+    assert first.stderr.count('hpcevo: note: migration = "async" writes its checkpoint only when the run ends') == 1
     assert set(_island_generations(run_dir).values()) == {10}
     resumed = hpcevo(["run", "--resume", run_dir, "--quiet"], ranks=2, timeout=90)
     assert resumed.returncode == 0, resumed.stderr
