@@ -23,17 +23,8 @@ from __future__ import annotations
 import pickle
 import time
 
-from .engine import (
-    MemorySink,
-    _checkpoint,
-    _Clock,
-    _progress,
-    _read_own,
-    _results,
-    _Traffic,
-    epoch_length,
-    resolve_topology,
-)
+from .checkpointing import read_own_islands, results_of, take_checkpoint
+from .engine import MemorySink, _Clock, _progress, _Traffic, epoch_length, resolve_topology
 from .island import Island
 from .messages import EpochTotals
 from .migration import route_migrants
@@ -94,7 +85,7 @@ class _Leader:
             items = [(saved.get("pending_migration", False), base, saved.get("sequence", 0) + 1,
                       [by_index[i] for i in ids]) for ids in backend.leader_islands(self.config.islands)]
         pending, self.clock.base_evals, sequence, states = backend.scatter(items)
-        for island, state in zip(islands, _read_own(backend, self.config, states)):
+        for island, state in zip(islands, read_own_islands(backend, self.config, states)):
             island.restore(state)
         self.own_base = sum(island.evaluations for island in islands)
         return pending, sequence
@@ -248,7 +239,7 @@ class _Leader:
                                  key=lambda r: (r["epoch"], r["src"], r["dst"]))
                 self.sink.record(None, rows, records, None)
         pending = done >= config.generations and done % config.migration_interval == 0 and config.migrants > 0
-        state = _checkpoint(backend, list(self.islands.values()), config, self.sink, self.clock, done, final=True,
+        state = take_checkpoint(backend, list(self.islands.values()), config, self.sink, self.clock, done, final=True,
                             pending=pending, shard=self.shard, sequence=sequence)
         coordination = {**self.traffic.summary("async"), **dict(zip(_COUNTERS, counts))}
         if not backend.is_root:
@@ -257,7 +248,7 @@ class _Leader:
         if stops:
             more = stopped_leaders - 1
             reason = stops[0][1] + (f" (and {more} more leader(s))" if more else "")
-        results = {**_results(state, self.clock, reason), "coordination": coordination}
+        results = {**results_of(state, self.clock, reason), "coordination": coordination}
         return self.sink.attach(results) if isinstance(self.sink, MemorySink) else results
 
 

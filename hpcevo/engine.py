@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .checkpoint import CheckpointError, read_islands, write_part
-from .errors import OutputError
+from .checkpointing import read_own_islands, results_of, take_checkpoint
 from .island import Island
 from .messages import EpochReport
 from .migration import MigrationScheme, check_resumable, make_scheme, route_migrants, rows_in_order
@@ -156,7 +155,7 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
                          for ids in backend.leader_islands(n)]
                 clock.base_evals = sum(st["evaluations"] for st in by_index.values())
             done, pending, sequence, states = backend.scatter(items)
-            for island, island_state in zip(islands, _read_own(backend, config, states)):
+            for island, island_state in zip(islands, read_own_islands(backend, config, states)):
                 island.restore(island_state)
             check_resumable(backend, islands, config)  # an async checkpoint's unequal generations need async
         else:
@@ -220,15 +219,16 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
                 stopped = result.decision.stop_reason
                 break
             if result.decision.checkpoint_now:
-                _checkpoint(backend, islands, config, sink, clock, done, final=False, shard=shard, sequence=sequence)
+                take_checkpoint(backend, islands, config, sink, clock, done, final=False, shard=shard,
+                                sequence=sequence)
                 sequence += 1
         pending = done >= config.generations and done % config.migration_interval == 0 and config.migrants > 0
-        state = _checkpoint(backend, islands, config, sink, clock, done, final=True, pending=pending, shard=shard,
+        state = take_checkpoint(backend, islands, config, sink, clock, done, final=True, pending=pending, shard=shard,
                             sequence=sequence)
         coordination = traffic.summary(scheme.name)
         if not backend.is_root:
             return None
-        results = {**_results(state, clock, stopped), "coordination": coordination}
+        results = {**results_of(state, clock, stopped), "coordination": coordination}
         return sink.attach(results) if isinstance(sink, MemorySink) else results
     except BaseException:
         if shard is not None:  # a run that fails in this process leaves no open files behind
@@ -277,14 +277,6 @@ def _max_counted(a, b):
     return None if a is None or b is None else max(a, b)
 
 
-def _results(state, clock, stopped):
-    """Rank 0: the checkpoint state plus this session's time split (what the outputs are written from)."""
-    return {**state, "migration_seconds": clock.migration, "waiting_seconds": clock.waiting,
-            "checkpoint_seconds": clock.checkpoint, "wall_seconds": time.perf_counter() - clock.start,
-            "stopped": stopped,
-            "session_evaluations": sum(st["evaluations"] for st in state["islands"]) - clock.base_evals}
-
-
 def _decide(config, backend, totals, control, clock, epoch, done, session_epochs):
     """Rank 0, after an epoch that is not the last: (stop reason or None, write a checkpoint now?).
 
@@ -306,75 +298,6 @@ def _decide(config, backend, totals, control, clock, epoch, done, session_epochs
             return f"max_walltime = {config.max_walltime} would be exceeded by another epoch", True
     every = config.checkpoint_every
     return None, bool(every) and (epoch + 1) % every == 0
-
-
-def _read_own(backend, config, items):
-    """This leader's island states: given (a format-1 checkpoint, scattered by rank 0), or read from the part
-    files at the given locations.  A part that fails its check on any leader is refused on every leader."""
-    if not items or "sha256" not in items[0]:
-        return items
-    states, error = [], None
-    try:
-        states = read_islands(config.out, items)
-    except CheckpointError as exc:
-        error = (backend.world.rank, str(exc))
-    first = backend.allreduce(error, _first_error)
-    if first is not None:
-        raise CheckpointError(first[1])
-    return states
-
-
-def _first_error(a, b):
-    return b if a is None or (b is not None and b < a) else a
-
-
-def _checkpoint(backend, islands, config, sink, clock, done, final, pending=False, shard=None, sequence=1):
-    """A consistent state of every island; returns it on rank 0 (islands in index order).
-
-    With a run folder each leader writes its islands' states to its own part file of checkpoint `sequence`
-    and rank 0 receives only where they lie and each island's summary (hall of fame, counts: what the
-    progress outputs need); the manifest rank 0 then writes makes the checkpoint.  The final checkpoint also
-    gathers the whole states, which the results are made from (populations, trials).  A run kept in memory
-    gathers the states and writes nothing.
-    `pending`: the run ended at an epoch boundary without that epoch's migration (an extension makes it).
-    `shard`: this leader's log shard, sealed before the gather so that rank 0 merges it whole first."""
-    t0 = time.perf_counter()
-    sealed = shard.seal(final=final) if shard is not None else None
-    states = [island.state() for island in islands]
-    locations = None
-    if config.out:
-        leader = backend.leader_ranks().index(backend.world.rank)
-        try:
-            locations = write_part(config.out, sequence, leader, states)
-        except OSError as exc:
-            raise OutputError(f"cannot write the checkpoint part {exc.filename or config.out}: "
-                              f"{exc.strerror or exc}. The last good checkpoint and the files written before are "
-                              f"intact. Free space or fix the run folder {config.out} (it must be on a filesystem "
-                              f"every rank can write), then continue with: python -m hpcevo run --resume "
-                              f"{config.out}") from None
-        if not final:
-            states = [{k: v for k, v in st.items() if k in _SUMMARY_KEYS} for st in states]
-    parts = backend.gather((locations, states))
-    if not backend.is_root:
-        return None
-    if sealed is not None:
-        sink.merge_logs(sealed)
-    merged = sorted((st for _, part in parts for st in part), key=lambda st: st["index"])
-    state = {"generation": done, "epoch": -(-done // config.migration_interval), "islands": merged,
-             "pending_migration": pending}
-    if config.out:
-        state["locations"] = sorted((w for where, _ in parts for w in where), key=lambda w: w["index"])
-        state["sequence"] = sequence
-    sink.checkpoint(state)
-    clock.last_checkpoint = time.perf_counter() - t0
-    clock.checkpoint += clock.last_checkpoint
-    if not final:
-        sink.progress(_results(state, clock, None))
-    return state
-
-
-# what rank 0 needs of each island at a periodic checkpoint (the hall of fame and counts for the outputs)
-_SUMMARY_KEYS = ("index", "hof", "evaluations", "failures", "eval_seconds", "step_seconds")
 
 
 def _progress(config, weights, epoch, done, totals, clock, out):
