@@ -145,6 +145,8 @@ class Backend(Protocol):
 
     def poll_stops(self) -> list[str]: ...
 
+    def close(self) -> None: ...
+
     def serving(self, problem, chunksize: int, timeout: float = 0.0) -> AbstractContextManager[
             Callable[[list], list] | None]: ...
 
@@ -240,6 +242,9 @@ class SerialBackend:
     def poll_stops(self):
         """Rank 0: stop requests other ranks sent since the last poll, as 'SIGNAL on rank R on HOST' texts."""
         return []
+
+    def close(self):
+        """Nothing to free in one process."""
 
     @contextmanager
     def serving(self, problem, chunksize, timeout=0.0):
@@ -347,13 +352,25 @@ class MPIBackend:
         MPI.Request.waitall(requests)
 
     def close(self):
+        """Free this run's reduction operations and communicators (collective: every rank, at the run's end).
+        MPI allows only a few user-defined operations and a bounded number of communicators per process, so a
+        program that runs many searches in one process (a sweep from Python, the test suite) must not leak them."""
+        from mpi4py import MPI
+
+        if self._ops is None:
+            return
         for op in self._ops.values():
             op.Free()
         self._ops.clear()
+        for comm in (self.group_comm, self.leader_comm, self.stop_comm):
+            if comm != MPI.COMM_NULL:
+                comm.Free()
+        self.group_comm = self.leader_comm = self.stop_comm = MPI.COMM_NULL
+        self._ops = None  # closed: a late stop signal has nowhere to go (the run is over)
 
     def notify_stop(self, reason):
         """Tell rank 0 (without blocking: this runs in a signal handler) that this rank was asked to stop."""
-        if not self.is_root:
+        if not self.is_root and self._ops is not None:
             self._stop_requests.append(self.stop_comm.isend(f"{reason} on {self.world.where}", dest=0, tag=_STOP_TAG))
 
     def poll_stops(self):

@@ -222,6 +222,7 @@ def _execute(world, stop, prepare, source, out, memory, in_python, started, cli)
                 raise
             report_crash(str(exc), EXIT_OUTPUT, plain=True, world=world)
     outcome.status = world.bcast(outcome.status)
+    backend.close()
     return outcome
 
 

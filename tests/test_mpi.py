@@ -238,3 +238,16 @@ def test_async_ends_with_every_message_received(mpi_tmp_path, ranks_per_island):
         assert summary["reproducible"] is False and coordination["scheme"] == "async"
         assert coordination["messages_sent"] == coordination["messages_received"] > 0
         assert summary["checkpoint"]["parts"] == 4 // ranks_per_island
+
+
+def test_many_runs_in_one_process_free_what_they_make(mpi_tmp_path):
+    """A sweep from Python: 40 searches in one process on 4 ranks. Each run frees its reduction operations and
+    communicators (MPI allows few user-defined operations: before, the 20th or so run failed creating one)."""
+    from hpcevo.runner import run
+
+    for i in range(40):
+        overrides = {"problem": "onemax", "islands": 4, "population": 6, "generations": 2, "migration_interval": 1,
+                     "migrants": 1,
+                     "progress": False, "seed": i, "migration": ("neighbour", "async")[i % 2],
+                     "problem_options": {"length": 8}}
+        assert run(None, overrides, out=io.StringIO()) == 0
