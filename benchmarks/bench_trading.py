@@ -171,7 +171,7 @@ def whole_series_context(ctx):
     edges = np.linspace(1, n, FOLDS + 1).round().astype(int)
     folds = tuple((int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]))
     calendar = dataclasses.replace(ctx.calendar, markets=(MarketPeriods(folds, None, None),))
-    return dataclasses.replace(ctx, calendar=calendar, caches=[{} for _ in ctx.markets], memo=type(ctx.memo)())
+    return dataclasses.replace(ctx, calendar=calendar, caches=[type(c)() for c in ctx.caches], memo=type(ctx.memo)())
 
 
 def fold_text(ctx):
@@ -259,7 +259,7 @@ def tree_stats(trees):
 # -- section 1: evaluate passes ----------------------------------------------------------------------
 
 def reset_caches(ctx):
-    ctx.caches[:] = [{} for _ in ctx.markets]
+    ctx.caches[:] = [type(c)() for c in ctx.caches]  # the context's cache type (IndicatorCache)
 
 
 def timed(fn):

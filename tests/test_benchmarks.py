@@ -16,6 +16,7 @@ SCRIPTS = [
     ("bench_scaling.py", "bench_scaling:begin", ("Weak scaling", "What 1,024 ranks would cost"), 120),
     ("bench_coordination.py", "bench_coordination:begin", ("rank 0's bytes per epoch grow",), 120),
     ("bench_checkpoint.py", "bench_checkpoint:begin", ("bytes sent to rank 0 per island",), 120),
+    ("bench_indicators.py", "bench_indicators:begin", ("Largest difference over the table",), 120),
     ("bench_batch.py", "bench_batch:begin", ("NumPy kernel, evaluate_batch",), 120),
 ]
 

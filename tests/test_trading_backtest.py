@@ -487,6 +487,73 @@ def test_indicators_reject_bad_windows():
         ind.sma(np.ones((3, 3)), 2)
 
 
+def loop_window(x, n, first, func):
+    """Per-bar reference: func(window) over x[t-n+1..t] for t >= first, NaN where the window holds a NaN."""
+    out = [math.nan] * len(x)
+    for t in range(max(first, n - 1), len(x)):
+        window = [float(v) for v in x[t - n + 1 : t + 1]]
+        out[t] = math.nan if any(math.isnan(v) for v in window) else func(window)
+    return np.array(out)
+
+
+def loop_sma(x, n):
+    return loop_window(x, n, n - 1, lambda w: math.fsum(w) / n)
+
+
+def loop_volatility(x, n):
+    returns = [math.nan] + [math.nan if x[t - 1] == 0.0 else x[t] / x[t - 1] - 1.0 for t in range(1, len(x))]
+
+    def std(w):
+        mean = math.fsum(w) / n
+        return math.sqrt(math.fsum((v - mean) ** 2 for v in w) / (n - 1))
+
+    return loop_window(returns, n, n, std)
+
+
+def loop_extreme(op):
+    return lambda x, n: loop_window(x, n, n - 1, op)
+
+
+def check_close(got, want, what):
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=what)
+    ok = ~np.isnan(want)
+    scale = np.maximum(np.abs(want[ok]), 1e-3)  # relative, absolute near 0
+    error = np.max(np.abs(got[ok] - want[ok]) / scale, initial=0.0)
+    assert error <= 1e-9, f"{what}: error {error:.2e}"
+    return error
+
+
+@pytest.mark.parametrize("name, loop", [("sma", loop_sma), ("volatility", loop_volatility),
+                                        ("rolling_max", loop_extreme(max)), ("rolling_min", loop_extreme(min))])
+def test_rolling_indicators_match_per_bar_loops(name, loop):
+    """The O(size) / O(size log n) rolling kernels against a plain loop over every window (exactly rounded
+    sums), on prices, on a mixed-sign series near 0 (a nested roc), with NaN holes, zeros and flat stretches."""
+    rng = np.random.default_rng(21)
+    func = getattr(ind, name)
+    prices = random_prices(rng, 2520)[1]
+    holes = prices.copy()
+    holes[[300, 301, 1200, 2519]] = np.nan
+    holes[700:760] = holes[700]  # flat: volatility exactly 0 inside
+    holes[900] = 0.0  # a zero price: NaN returns around it
+    series = {"prices": prices, "near zero": ind.roc(prices, 5)[5:], "holes": holes,
+              "levels": np.concatenate((1e7 + rng.normal(0.0, 1.0, 1000), 1.0 + rng.normal(0.0, 0.01, 1000)))}
+    for label, x in series.items():
+        for n in (2, 3, 5, 20, 50, 63, 64, 65, 200):
+            check_close(func(x, n), loop(x, n), f"{name}({label}, {n})")
+    got = ind.volatility(holes, 20) if name == "volatility" else None
+    if got is not None:
+        assert (got[720:760] == 0.0).all()
+
+
+def test_sma_of_a_constant_series_is_exactly_constant():
+    for value in (0.1, 1.0 / 3.0, 103.37, -2.5e-7):
+        x = np.full(3000, value)
+        for n in (1, 3, 7, 20, 63, 200, 3000):
+            got = ind.sma(x, n)[n - 1 :]
+            assert np.unique(got).size == 1 and abs(got[0] - value) <= 1e-15 * abs(value)
+        assert (ind.volatility(x, 20)[20:] == 0.0).all()
+
+
 def test_indicators_of_zero_prices_are_nan_not_warnings():
     x = np.array([1.0, 0.0, 2.0, 3.0, 4.0, 0.0, 1.0])
     assert np.isnan(ind.roc(x, 1)[2]) and ind.roc(x, 1)[1] == -1.0

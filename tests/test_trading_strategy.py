@@ -26,6 +26,7 @@ from hpcevo.trading.strategy import (
     THRESHOLDS,
     WINDOWS,
     ExpressionError,
+    IndicatorCache,
     Level,
     Osc,
     Price,
@@ -34,6 +35,7 @@ from hpcevo.trading.strategy import (
     Threshold,
     Volume,
     Window,
+    _evict,
     compile_signal,
     cx_one_point,
     gen_strategy,
@@ -340,6 +342,71 @@ def test_compile_matches_reference(seed, n, ties, zeros, max_cache):
     if max_cache < 100:  # eviction keeps fields and indicators of fields, drops the oldest nested entries
         assert all(key.count("(") <= 1 for key in list(cache)[: -max_cache])
     assert "close" in cache and all(isinstance(key, str) for key in cache)
+
+
+def reference_evict(cache, max_entries):
+    """The eviction before IndicatorCache: scan the dict from its oldest entry for nested-indicator keys."""
+    excess = len(cache) - max_entries
+    old = []
+    for key in cache:
+        if key.count("(") > 1:
+            old.append(key)
+            if len(old) == excess:
+                break
+    for key in old:
+        del cache[key]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_indicator_cache_evicts_as_the_scan_did(seed):
+    """Random insertions (fields, field indicators, nested ones, repeats), occasional removals, clears and a
+    lowered bound: the IndicatorCache holds the same entries, in the same order, as a plain dict with the
+    reference scan, after every step; a plain dict through _evict too."""
+    rng = random.Random(seed)
+    flat = [*FIELDS, *(f"sma({f},{w})" for f in FIELDS for w in (5, 20, 50))]
+    nested = [f"{a}({b}({f},{w}),{v})" for a in ("sma", "ema", "rsi") for b in ("ema", "roc") for f in FIELDS[:3]
+              for w in (5, 20) for v in (10, 50)]
+    new, plain, ref = IndicatorCache(), {}, {}
+    bound = rng.choice([3, 8, 20, 40])
+    for step in range(3000):
+        roll = rng.random()
+        if roll < 0.01:
+            for cache in (new, plain, ref):
+                cache.clear()
+        elif roll < 0.03 and ref:
+            key = rng.choice(list(ref))
+            for cache in (new, plain, ref):
+                del cache[key]
+        elif roll < 0.035:
+            bound = rng.choice([3, 8, 20, 40])
+        else:
+            key = rng.choice(flat) if rng.random() < 0.3 else rng.choice(nested)
+            if key not in ref:
+                for cache in (new, plain, ref):
+                    cache[key] = (key, step)
+        if len(ref) > bound:
+            reference_evict(ref, bound)
+            _evict(new, bound)
+            _evict(plain, bound)
+        assert list(new.items()) == list(plain.items()) == list(ref.items()), step
+    restored = pickle.loads(pickle.dumps(new))
+    assert type(restored) is IndicatorCache and list(restored.items()) == list(new.items())
+    assert [k for k in restored.nested if k in restored] == [k for k in new.nested if k in new]
+
+
+def test_compile_signal_with_an_indicator_cache_keeps_the_same_entries():
+    market = random_market(300, 7)
+    trees = random_trees(80, seed=70, max_=6)
+    new, plain = IndicatorCache(), {}
+    seen, evicted = set(), False
+    for tree in trees:
+        a = compile_signal(tree, market, new, max_cache_entries=12)
+        b = compile_signal(tree, market, plain, max_cache_entries=12)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+        assert list(new) == list(plain), to_expression(tree)
+        evicted |= bool({k for k in seen if k.count("(") > 1} - set(new))
+        seen |= set(new)
+    assert evicted
 
 
 def test_cache_keys_are_sub_expressions():

@@ -14,7 +14,6 @@ import math
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter
 
 __all__ = ["WARMUP", "ema", "roc", "rolling_max", "rolling_min", "rsi", "sma", "volatility"]
@@ -38,14 +37,38 @@ def _nan_like(x):
 
 
 def sma(x, n):
-    """Simple moving average of the last n values; defined from t = n - 1."""
+    """Simple moving average of the last n values; defined from t = n - 1.
+
+    Each window's sum adds disjoint partial sums of 1, 2, 4, ... values (n's binary digits), so no difference of
+    running or cumulative sums is taken: each value passes through at most about 2 log2(n) + 1 roundings
+    (pieces are pairwise sums), so the error is bounded by that many units of rounding of the window's sum of
+    magnitudes, nothing accumulates along the series, and a constant
+    series gives a constant average (every window's sum takes the same roundings). NaN (or inf) in a window
+    makes that window's average NaN (or inf), as a direct sum does.
+    """
     x, n = _series(x), _window(n, 1, "sma")
     out = _nan_like(x)
     if n <= x.shape[0]:
-        # A direct window sum (not a difference of cumulative sums): exact to rounding, so a constant
-        # series gives a constant average and no error accumulates along the series.
-        out[n - 1 :] = sliding_window_view(x, n).sum(axis=1) / n
+        out[n - 1 :] = _window_sums(x, n) / n
     return out
+
+
+def _window_sums(x, n):
+    """s[i] = x[i] + ... + x[i + n - 1] for i = 0..size - n, in O(size log n) (n <= size)."""
+    count = x.shape[0] - n + 1
+    total = None
+    covered = 0  # the pieces added so far sum x[i .. i + covered - 1]
+    piece = x  # piece[i] = x[i] + ... + x[i + k - 1]
+    k = 1
+    while True:
+        if n & k:
+            part = piece[covered : covered + count]
+            total = part.copy() if total is None else np.add(total, part, out=total)
+            covered += k
+        if 2 * k > n:
+            return total
+        piece = piece[:-k] + piece[k:]
+        k *= 2
 
 
 def ema(x, n):
@@ -139,16 +162,61 @@ def rolling_min(x, n):
 
 
 def volatility(x, n):
-    """Sample standard deviation (ddof = 1) of the n one-bar simple returns ending at t; defined from t = n."""
+    """Sample standard deviation (ddof = 1) of the n one-bar simple returns ending at t; defined from t = n.
+
+    In O(size): the returns are cut into blocks of n, and each window (the end of one block and the start of
+    the next, or one whole block) sums the deviations d = r - a and d * d within those blocks, where the anchor
+    a is the return that starts the window's last block (always inside the window); the variance is
+    (sum d^2 - (sum d)^2 / n) / (n - 1), clipped at 0. With an anchor inside the window the cancellation is
+    bounded by the window's own spread (a window of equal returns gives exactly 0), and no running sum is
+    subtracted, so no error accumulates along the series. A NaN return (a zero price) makes every window
+    holding it NaN.
+    """
     x, n = _series(x), _window(n, 2, "volatility")
     out = _nan_like(x)
     if n >= x.shape[0]:
         return out
     returns = _ratio_minus_one(x[1:], x[:-1])
-    windows = sliding_window_view(returns, n)
-    dev = windows - windows.mean(axis=1, keepdims=True)
-    out[n:] = np.sqrt(np.einsum("ij,ij->i", dev, dev) / (n - 1))
+    sums = _anchored_window_sums(returns, n)
+    with np.errstate(invalid="ignore"):  # inf - inf in a window holding an infinite return: NaN, as before
+        var = (sums[1] - sums[0] * sums[0] / n) / (n - 1)
+    out[n:] = np.sqrt(np.maximum(var, 0.0))
     return out
+
+
+_SHORT_ROWS = 16
+
+
+def _anchored_window_sums(v, n):
+    """(sum of d, sum of d * d) over each window v[i..i + n - 1] (i = 0..size - n, n <= size), d = v - a with a
+    the value at the start of the block of n that holds the window's last element (non-finite a: 0).
+
+    Blocks: rows of n values. A window ending at row k, column j < n - 1 is the suffix of row k - 1 from
+    column j + 1 plus the prefix of row k to column j; one ending at column n - 1 is row k. So each sum is a
+    row suffix sum plus a row prefix sum (cumsums within rows), both taken about row k's anchor.
+    """
+    size = v.shape[0]
+    rows = -(-size // n)
+    b = np.empty(rows * n)
+    b[:size] = v
+    anchors = b[::n].copy()
+    anchors[~np.isfinite(anchors)] = 0.0
+    b[size:] = anchors[-1]  # padding, never read
+    b = b.reshape(rows, n)
+    d = b - anchors[:, None]  # row k about its own anchor: the prefixes
+    e = b[:-1] - anchors[1:, None]  # row k - 1 about row k's anchor: the suffixes
+    with np.errstate(over="ignore", invalid="ignore"):
+        prefix = np.stack((d, d * d))
+        suffix = np.stack((e, e * e))
+        if n <= _SHORT_ROWS:  # column by column: np.cumsum along rows this short costs more per value
+            for j in range(1, n):
+                prefix[..., j] += prefix[..., j - 1]
+                suffix[..., n - 1 - j] += suffix[..., n - j]
+        else:
+            prefix = np.cumsum(prefix, axis=-1)
+            suffix = np.cumsum(suffix[..., ::-1], axis=-1)[..., ::-1]
+        prefix[:, 1:, : n - 1] += suffix[:, :, 1:]
+    return prefix.reshape(2, rows * n)[:, n - 1 : size]
 
 
 def _warmup_minus_one(n):

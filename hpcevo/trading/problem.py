@@ -23,7 +23,7 @@ from .calendar import Calendar, make_calendar
 from .data import DataError, check_periods_per_year, load_markets, stale_opens
 from .language import WINDOWS, get_pset, to_expression
 from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, fold_stats, parse_objectives
-from .strategy import HEIGHT_LIMIT, compile_signal, register_strategy_operators
+from .strategy import HEIGHT_LIMIT, IndicatorCache, compile_signal, register_strategy_operators
 
 __all__ = ["trading", "TradingContext", "signal_values", "penalty", "MEMO_MAX_ENTRIES"]
 
@@ -60,7 +60,7 @@ class TradingContext:
     def __post_init__(self):
         self.layouts = [None if not p.training else _layout(r.shape[0], p.training)
                         for p, r in zip(self.calendar.markets, self.returns)]
-        self.caches = self.caches or [{} for _ in self.markets]
+        self.caches = self.caches or [IndicatorCache() for _ in self.markets]
 
     @property
     def folds(self):

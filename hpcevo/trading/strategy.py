@@ -14,6 +14,7 @@ re-exported here. This module adds:
 
 import operator
 import random
+from collections import OrderedDict
 from inspect import isclass
 
 import numpy as np
@@ -48,6 +49,7 @@ __all__ = [
     "CACHE_MAX_ENTRIES",
     "HEIGHT_LIMIT",
     "LEVELS",
+    "IndicatorCache",
     "THRESHOLDS",
     "WINDOWS",
     "ExpressionError",
@@ -74,6 +76,35 @@ HEIGHT_LIMIT = 8
 # market fields and indicators of a field (sma(close,20): a few hundred at most) always stay.
 # 2,048 entries of 5,000 bars take 80 MB.
 CACHE_MAX_ENTRIES = 2048
+
+
+def _nested(key):
+    return key.count("(") > 1
+
+
+class IndicatorCache(dict):
+    """A compile_signal cache (a dict) that also keeps its nested-indicator keys in insertion order, so that
+    eviction takes O(1) per insertion instead of a scan of the cache; the entries kept are those a plain dict
+    keeps. Keys are registered by `cache[key] = entry` (as compile_signal inserts) and by construction; a key
+    removed some other way is skipped when its turn to be evicted comes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nested = OrderedDict((key, None) for key in self if _nested(key))
+
+    def __setitem__(self, key, value):
+        if key not in self and _nested(key):
+            nested = self.nested
+            nested[key] = None
+            nested.move_to_end(key)  # a key removed and inserted again is again the newest, as in the dict
+        dict.__setitem__(self, key, value)
+
+    def clear(self):
+        dict.clear(self)
+        self.nested.clear()
+
+    def __reduce__(self):
+        return type(self), (dict(self),)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -246,16 +277,29 @@ def _field(market, cache, name):
 
 def _evict(cache, max_entries):
     """Drop the oldest nested-indicator entries (first inserted first) until `max_entries` remain; entries of
-    market fields and indicators of a field (a few hundred at most) stay."""
+    market fields and indicators of a field (a few hundred at most) stay. O(1) per dropped entry for an
+    IndicatorCache; a plain dict is scanned from its oldest entry."""
     excess = len(cache) - max_entries
+    if excess <= 0:
+        return
+    nested = getattr(cache, "nested", None)
+    if isinstance(nested, OrderedDict):
+        popitem, pop = nested.popitem, cache.pop
+        while excess > 0 and nested:
+            if pop(popitem(last=False)[0], _ABSENT) is not _ABSENT:
+                excess -= 1
+        return
     old = []
     for key in cache:
-        if key.count("(") > 1:
+        if _nested(key):
             old.append(key)
             if len(old) == excess:
                 break
     for key in old:
         del cache[key]
+
+
+_ABSENT = object()
 
 
 def _shifted(mask):
@@ -272,7 +316,9 @@ def compile_signal(tree, market, cache, max_cache_entries=CACHE_MAX_ENTRIES):
     cross_above / cross_below, at t - 1 too; `signal` is False wherever `defined` is. `market` has float arrays
     open, high, low, close, volume. `cache` is a dict the caller keeps per process *and market*: it maps each
     market field and indicator sub-expression (e.g. "sma(close,20)", the `to_expression` form) to
-    (key, values, start, mask) so every individual reuses them; signals are not cached.
+    (key, values, start, mask) so every individual reuses them; signals are not cached. Past
+    `max_cache_entries` the oldest nested-indicator entries go (`_evict`): an `IndicatorCache` (what
+    TradingContext holds) evicts in O(1) per insertion, a plain dict by a scan.
     """
     stack = []
     pop, push = stack.pop, stack.append
