@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from harness import PYTHON, ROOT, log, run_process, table, utc_now, write_benchmarks
+from harness import mpiexec as harness_mpiexec
 
 SIZES = {"quick": {"ranks": [2, 4], "generations": 8, "repeats": 1},
          "full": {"ranks": [2, 4, 8], "generations": 20, "repeats": 3}}
@@ -33,10 +34,7 @@ END = "<!-- bench_async:end -->"
 
 
 def mpiexec():
-    found = shutil.which("mpiexec", path=str(Path(PYTHON).parent)) or shutil.which("mpiexec")
-    if not found:
-        sys.exit("bench_async: mpiexec not found (pip install -e '.[mpich]')")
-    return found
+    return harness_mpiexec("bench_async")
 
 
 def one_run(folder, scheme, ranks, generations, block):

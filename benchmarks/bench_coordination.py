@@ -12,12 +12,12 @@ byte-identical logbook.csv, migrations.csv and hall_of_fame.json.
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from harness import PYTHON, ROOT, cpu_model, log, publish, run_process, table, utc_now
+from harness import mpiexec as harness_mpiexec
 
 sys.path.insert(0, str(ROOT))  # the child mode imports hpcevo from this checkout
 SIZES = {"quick": {"ranks": [2, 4], "generations": 6}, "full": {"ranks": [2, 4, 8], "generations": 20}}
@@ -29,10 +29,7 @@ END = "<!-- bench_coordination:end -->"
 
 
 def mpiexec():
-    found = shutil.which("mpiexec", path=str(Path(PYTHON).parent)) or shutil.which("mpiexec")
-    if not found:
-        sys.exit("bench_coordination: mpiexec not found (pip install -e '.[mpich]')")
-    return found
+    return harness_mpiexec("bench_coordination")
 
 
 def child_costs(repeats):

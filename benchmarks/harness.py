@@ -24,6 +24,16 @@ NOISY_CORES = 0.2  # CPU taken by others (cores, on average) above which a secti
 
 # -- small helpers ----------------------------------------------------------------------------------
 
+def mpiexec(who):
+    """The mpiexec beside this Python (the mpich extra's), else the one on PATH; exits naming `who` if none."""
+    import shutil
+
+    found = shutil.which("mpiexec", path=str(Path(PYTHON).parent)) or shutil.which("mpiexec")
+    if not found:
+        sys.exit(f"{who}: mpiexec not found (pip install -e '.[mpich]')")
+    return found
+
+
 def log(message):
     print(message, file=sys.stderr, flush=True)
 

@@ -165,14 +165,20 @@ class RunFiles:
 
     def abandon(self):
         """Close the logs as they are (a run that failed in this process; a resume truncates them back)."""
-        for fh in self.handles.values():
-            try:
-                fh.close()
-            except OSError:
-                pass
+        _close_quietly(self.handles)
 
 
 SHARD_DIR = ".shards"
+
+
+def _close_quietly(handles):
+    """Close every file in `handles` (a dict), ignoring errors (the run is failing already), and forget them."""
+    for fh in handles.values():
+        try:
+            fh.close()
+        except OSError:
+            pass
+    handles.clear()
 
 
 def _logbook_key(line):
@@ -242,12 +248,7 @@ class LogShard:
 
     def abandon(self):
         """Close the files without sealing them (the run failed; a resume writes these rows again)."""
-        for fh in self.handles.values():
-            try:
-                fh.close()
-            except OSError:
-                pass
-        self.handles.clear()
+        _close_quietly(self.handles)
 
     @contextmanager
     def _writing(self):
@@ -255,12 +256,7 @@ class LogShard:
         try:
             yield
         except OSError as exc:
-            for fh in self.handles.values():
-                try:
-                    fh.close()
-                except OSError:
-                    pass
-            self.handles.clear()
+            _close_quietly(self.handles)
             raise OutputError(f"cannot write the log shard {exc.filename or self.dir}: {exc.strerror or exc}. "
                               f"The run folder's last checkpoint and the files written before it are intact. "
                               f"Free space or fix the run folder {self.run_dir} (it must be on a filesystem every "

@@ -3,6 +3,7 @@
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -81,3 +82,32 @@ def no_rank_left(run_dir, seconds=15):
     while rank_pids(run_dir) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert rank_pids(run_dir) == {}, "ranks left running"
+
+
+def launch(args, ranks, run_dir, env=None):
+    """Start `python -m hpcevo ARGS --out RUN_DIR` (under `mpiexec -n ranks` when given) in its own session, so a
+    test can signal it or kill the whole job; stdout and stderr are pipes."""
+    cmd = [sys.executable, "-m", "hpcevo", *map(str, args), "--out", str(run_dir)]
+    if ranks:
+        cmd = [MPIEXEC, "-n", str(ranks), *cmd]
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "MPIEXEC_TIMEOUT": "120", **(env or {})}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full,
+                            start_new_session=True)
+
+
+def wait_for_epoch(proc, epoch):
+    """Read the job's progress lines until epoch `epoch` is reported."""
+    for line in proc.stdout:
+        if line.startswith(f"epoch {epoch}/"):
+            return
+    pytest.fail(f"the run ended before epoch {epoch}: {proc.stderr.read()}")
+
+
+def finish(proc, timeout=60):
+    """(stdout, stderr) once the job ends; a job still running after `timeout` is killed and the test fails."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the job did not end after the signal (hang)")
+    return out, err

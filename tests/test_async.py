@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MPIEXEC, ROOT, hpcevo, no_rank_left, rank_pids
+from conftest import ROOT, finish, hpcevo, launch, no_rank_left, rank_pids, wait_for_epoch
 
 import hpcevo as api
 from hpcevo.config import load_config
@@ -81,28 +81,6 @@ def test_serial_async_run_folder(tmp_path):
 
 # -- under mpiexec ------------------------------------------------------------------------------------------
 
-def _launch(args, ranks, run_dir):
-    cmd = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", "hpcevo", "run", *map(str, args), "--out", str(run_dir)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPIEXEC_TIMEOUT": "120"}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-
-
-def _wait_for_epoch(proc, epoch):
-    for line in proc.stdout:
-        if line.startswith(f"epoch {epoch}/"):
-            return
-    pytest.fail(f"the run ended before epoch {epoch}: {proc.stderr.read()}")
-
-
-def _finish(proc, timeout=90):
-    try:
-        return proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("the asynchronous run did not end (hang)")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("args", [ONEMAX, IMBALANCED, ONEMAX + ["--ranks-per-island", 2]],
                          ids=["onemax", "imbalanced", "groups-of-2"])
@@ -139,10 +117,10 @@ def test_async_stop_on_one_leader_then_resume(tmp_path):
     """A signal on rank 0 only stops rank 0's island; the others finish: their generations differ. A synchronous
     resume is refused (exit 2, no traceback, the setting named); an asynchronous one finishes every island."""
     run_dir = tmp_path / "r"
-    proc = _launch(IMBALANCED, 4, run_dir)
-    _wait_for_epoch(proc, 2)
+    proc = launch(["run", *IMBALANCED], 4, run_dir)
+    wait_for_epoch(proc, 2)
     os.kill(rank_pids(run_dir)[0], signal.SIGUSR1)
-    _, err = _finish(proc)
+    _, err = finish(proc, timeout=90)
     assert proc.returncode == STOPPED, err
     assert "(SIGUSR1 on rank 0 on " in err and "Traceback" not in err
     no_rank_left(run_dir)
@@ -163,10 +141,10 @@ def test_async_stop_on_one_leader_then_resume(tmp_path):
 @pytest.mark.slow
 def test_async_ctrl_c_then_resume(tmp_path):
     run_dir = tmp_path / "r"
-    proc = _launch(IMBALANCED, 2, run_dir)
-    _wait_for_epoch(proc, 1)
+    proc = launch(["run", *IMBALANCED], 2, run_dir)
+    wait_for_epoch(proc, 1)
     proc.send_signal(signal.SIGINT)
-    _, err = _finish(proc)
+    _, err = finish(proc, timeout=90)
     assert proc.returncode == STOPPED, err
     no_rank_left(run_dir)
     resumed = hpcevo(["run", "--resume", run_dir, "--quiet"], ranks=4, timeout=90)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MPIEXEC, ROOT, hpcevo, no_rank_left, rank_pids, same_results
+from conftest import MPIEXEC, ROOT, finish, hpcevo, launch, no_rank_left, rank_pids, same_results, wait_for_epoch
 
 from hpcevo.checkpoint import CHECKPOINT_NAME, PARTS_DIR, check_parts, read_header
 
@@ -146,31 +146,6 @@ def test_resume_auto_starts_then_resumes(tmp_path, reference):
 
 # -- signals and kills under mpiexec -------------------------------------------------------------------
 
-def _launch(args, ranks, run_dir, env=None):
-    cmd = [sys.executable, "-m", "hpcevo", *map(str, args), "--out", str(run_dir)]
-    if ranks:
-        cmd = [MPIEXEC, "-n", str(ranks), *cmd]
-    full = {**os.environ, "PYTHONPATH": str(ROOT), "MPIEXEC_TIMEOUT": "120", **(env or {})}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full,
-                            start_new_session=True)
-
-
-def _wait_for_epoch(proc, epoch):
-    for line in proc.stdout:
-        if line.startswith(f"epoch {epoch}/"):
-            return
-    pytest.fail(f"the run ended before epoch {epoch}: {proc.stderr.read()}")
-
-
-def _finish(proc, timeout=60):
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("the job did not end after the signal (hang)")
-    return out, err
-
-
 @pytest.mark.parametrize("sig, rank, groups", [
     (signal.SIGTERM, 3, ["--ranks-per-island", 2]),  # an evaluator (not a leader): through the stop channel
     (signal.SIGUSR1, 0, []),
@@ -178,10 +153,10 @@ def _finish(proc, timeout=60):
 ])
 def test_signal_on_one_rank_stops_all_with_a_checkpoint(tmp_path, reference, sig, rank, groups):
     run_dir = tmp_path / "r"
-    proc = _launch(SLOW + groups, 4, run_dir)
-    _wait_for_epoch(proc, 2)
+    proc = launch(SLOW + groups, 4, run_dir)
+    wait_for_epoch(proc, 2)
     os.kill(rank_pids(run_dir)[rank], sig)
-    _, err = _finish(proc)
+    _, err = finish(proc)
     assert proc.returncode == STOPPED, err
     name = signal.Signals(sig).name
     assert f"({name} on rank {rank} on " in err
@@ -198,10 +173,10 @@ def test_ctrl_c_stops_cleanly_and_twice_ends_at_once(tmp_path):
     """SIGINT to mpiexec (Ctrl-C) reaches every rank: the job checkpoints and exits 75. Twice to the ranks
     themselves: they end at once with 130."""
     run_dir = tmp_path / "r"
-    proc = _launch(SLOW, 2, run_dir)
-    _wait_for_epoch(proc, 1)
+    proc = launch(SLOW, 2, run_dir)
+    wait_for_epoch(proc, 1)
     proc.send_signal(signal.SIGINT)
-    _, err = _finish(proc)
+    _, err = finish(proc)
     assert proc.returncode == STOPPED, err
     assert "SIGINT received: finishing the current epoch, then writing a checkpoint (Ctrl-C again" in err
     no_rank_left(run_dir)
@@ -222,7 +197,7 @@ def test_ctrl_c_stops_cleanly_and_twice_ends_at_once(tmp_path):
     seen = proc.stderr.readline()
     for pid in rank_pids(run_dir).values():
         os.kill(pid, signal.SIGINT)
-    _, err = _finish(proc)
+    _, err = finish(proc)
     err = seen + err
     assert "SIGINT received" in seen, err
     assert proc.returncode == 130, err
@@ -233,8 +208,8 @@ def test_ctrl_c_stops_cleanly_and_twice_ends_at_once(tmp_path):
 
 def test_kill_9_of_the_whole_job_then_resume(tmp_path, reference):
     run_dir = tmp_path / "r"
-    proc = _launch(SLOW + ["--checkpoint-every", 1], 4, run_dir)
-    _wait_for_epoch(proc, 4)
+    proc = launch(SLOW + ["--checkpoint-every", 1], 4, run_dir)
+    wait_for_epoch(proc, 4)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     no_rank_left(run_dir)
@@ -255,7 +230,7 @@ def test_kill_9_in_the_middle_of_a_checkpoint_keeps_the_previous_one(tmp_path, r
     checkpoint 7, whose parts are whole; the resume drops the unfinished checkpoint's files and ends with the
     uninterrupted run's results."""
     run_dir = tmp_path / "r"
-    proc = _launch(SLOW + ["--checkpoint-every", 1], 4, run_dir)
+    proc = launch(SLOW + ["--checkpoint-every", 1], 4, run_dir)
     parts = run_dir / PARTS_DIR
     deadline = time.monotonic() + 60
     while not parts.is_dir():
