@@ -11,7 +11,6 @@ is always slower by r: both wait for the slowest island's total, async can only 
     python benchmarks/bench_async.py [--quick] [--repeats R]
 """
 
-import argparse
 import json
 import shutil
 import statistics
@@ -19,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import PYTHON, ROOT, log, run_process, table, utc_now, write_benchmarks
+from harness import PYTHON, ROOT, bench_args, log, run_process, table, utc_now, write_benchmarks
 from harness import mpiexec as harness_mpiexec
 
 SIZES = {"quick": {"ranks": [2, 4], "generations": 8, "repeats": 1},
@@ -81,15 +80,8 @@ def report(size, seen, args, started):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 and 4 ranks, 8 generations, one repeat")
-    parser.add_argument("--repeats", type=int, help="alternating runs per cell (default 3; quick 1)")
-    parser.add_argument("--write", action="store_true", help="replace the marked section of BENCHMARKS.md")
-    parser.add_argument("--benchmarks-file", default=str(ROOT / "BENCHMARKS.md"), help="file --write updates")
-    args = parser.parse_args()
-    size = dict(SIZES["quick" if args.quick else "full"])
-    if args.repeats:
-        size["repeats"] = args.repeats
+    args, size = bench_args(__doc__, "2 and 4 ranks, 8 generations, one repeat",
+                            "alternating runs per cell (default 3; quick 1)", SIZES)
     started = utc_now()
     with tempfile.TemporaryDirectory(prefix="bench-async-") as tmp:
         seen = measure(size, Path(tmp))

@@ -9,11 +9,10 @@ spent in evaluation (summary.json's seconds.evaluation), median over the repeats
     python benchmarks/bench_batch.py [--quick] [--repeats N] [--write]
 """
 
-import argparse
 import statistics
 import sys
 
-from harness import ROOT, cpu_model, log, publish, table, utc_now
+from harness import ROOT, bench_args, cpu_model, log, publish, table, utc_now
 
 sys.path.insert(0, str(ROOT))
 BEGIN = "<!-- bench_batch:begin (written by benchmarks/bench_batch.py --write; edits here are replaced) -->"
@@ -72,15 +71,8 @@ def report(size, seen, args, started):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="population 100, 5 generations, one repeat")
-    parser.add_argument("--repeats", type=int, help="alternating repeats (default 5; 1 with --quick)")
-    parser.add_argument("--write", action="store_true", help="replace the marked section of BENCHMARKS.md")
-    parser.add_argument("--benchmarks-file", default=str(ROOT / "BENCHMARKS.md"), help="file --write updates")
-    args = parser.parse_args()
-    size = dict(SIZES["quick" if args.quick else "full"])
-    if args.repeats:
-        size["repeats"] = args.repeats
+    args, size = bench_args(__doc__, "population 100, 5 generations, one repeat",
+                            "alternating repeats (default 5; 1 with --quick)", SIZES)
     started = utc_now()
     seen = measure(size)
     publish(report(size, seen, args, started), args, BEGIN, END)

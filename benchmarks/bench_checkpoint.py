@@ -12,7 +12,6 @@ checkpoint at 1,024 and 16,384 islands (one island per leader).
     python benchmarks/bench_checkpoint.py [--quick] [--repeats N] [--write]
 """
 
-import argparse
 import hashlib
 import pickle
 import statistics
@@ -21,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import ROOT, cpu_model, log, publish, table, utc_now
+from harness import ROOT, bench_args, cpu_model, log, publish, table, utc_now
 
 sys.path.insert(0, str(ROOT))
 BEGIN = ("<!-- bench_checkpoint:begin (written by benchmarks/bench_checkpoint.py --write; edits here are "
@@ -124,12 +123,8 @@ def report(seen, args, started):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="8 islands, 5 repeats: a smoke run")
-    parser.add_argument("--repeats", type=int, help="timing repeats (default 30; 5 with --quick)")
-    parser.add_argument("--write", action="store_true", help="replace the marked section of BENCHMARKS.md")
-    parser.add_argument("--benchmarks-file", default=str(ROOT / "BENCHMARKS.md"), help="file --write updates")
-    args = parser.parse_args()
+    args = bench_args(__doc__, "8 islands, 5 repeats: a smoke run",
+                      "timing repeats (default 30; 5 with --quick)")
     started = utc_now()
     with tempfile.TemporaryDirectory(prefix="hpcevo-checkpoint-") as folder:
         seen = measure(Path(folder), 8 if args.quick else 64, args.repeats or (5 if args.quick else 30))

@@ -20,12 +20,11 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-from harness import ROOT, cpu_model, git_commit, log, median, publish, table, utc_now  # noqa: E402
+from harness import ROOT, bench_args, cpu_model, git_commit, log, median, publish, table, utc_now  # noqa: E402
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
 if str(ROOT) not in sys.path:
@@ -172,15 +171,8 @@ def report(args, started, kernel_rows, ratios, evict_rows):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one size, two windows, few repeats: a smoke run")
-    parser.add_argument("--repeats", type=int, help="alternating timings per figure (default 15; 3 with --quick)")
-    parser.add_argument("--write", action="store_true", help="replace the marked section of BENCHMARKS.md")
-    parser.add_argument("--benchmarks-file", default=str(ROOT / "BENCHMARKS.md"), help="file --write updates")
-    args = parser.parse_args()
-    size = dict(SIZES["quick" if args.quick else "full"])
-    if args.repeats:
-        size["repeats"] = args.repeats
+    args, size = bench_args(__doc__, "one size, two windows, few repeats: a smoke run",
+                            "alternating timings per figure (default 15; 3 with --quick)", SIZES)
     args.repeats_used, args.calls_used = size["repeats"], size["calls"]
     started = utc_now()
     kernel_rows, ratios = measure_kernels(size)

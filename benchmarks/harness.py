@@ -24,6 +24,25 @@ NOISY_CORES = 0.2  # CPU taken by others (cores, on average) above which a secti
 
 # -- small helpers ----------------------------------------------------------------------------------
 
+def bench_args(doc, quick, repeats, sizes=None):
+    """The options every recorded benchmark takes (--quick, --repeats, --write, --benchmarks-file), parsed; with
+    `sizes` ({"quick": {...}, "full": {...}}) also the size chosen, --repeats overriding its "repeats"."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--repeats", type=int, help=repeats)
+    parser.add_argument("--write", action="store_true", help="replace the marked section of BENCHMARKS.md")
+    parser.add_argument("--benchmarks-file", default=str(ROOT / "BENCHMARKS.md"), help="file --write updates")
+    args = parser.parse_args()
+    if sizes is None:
+        return args
+    size = dict(sizes["quick" if args.quick else "full"])
+    if args.repeats:
+        size["repeats"] = args.repeats
+    return args, size
+
+
 def mpiexec(who):
     """The mpiexec beside this Python (the mpich extra's), else the one on PATH; exits naming `who` if none."""
     import shutil
