@@ -34,6 +34,7 @@ from .topology import check_routes
 
 __all__ = ["run_async"]
 
+_ROUTE_EPOCHS_KEPT = 8  # a dropped epoch's routes are computed again if asked for: the same pure call
 _COUNTERS = ("messages_sent", "messages_received", "migrants_delivered", "migrants_dropped")
 
 
@@ -128,10 +129,14 @@ class _Leader:
         return EpochTotals(max(bests) if bests else None, evaluations + self.clock.base_evals)
 
     def _routes(self, epoch):
+        """The epoch's checked routes, kept for the few epochs this leader's islands can still be at (islands
+        of one leader differ by at most an epoch or two, more after a resume), so memory stays bounded."""
         if epoch not in self.routes:
             n = self.config.islands
             self.routes[epoch] = check_routes(self.topology(n, epoch, epoch_rng(self.config.seed, epoch)), n,
                                               self.config.topology)
+            while len(self.routes) > _ROUTE_EPOCHS_KEPT:
+                del self.routes[min(self.routes)]
         return self.routes[epoch]
 
     def _boundary(self, movers):

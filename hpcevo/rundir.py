@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .checkpoint import CHECKPOINT_NAME, PARTS_DIR, check_parts, prune_parts, read_header, read_state, write_checkpoint
+from .checkpoint import CHECKPOINT_NAME, PARTS_DIR, check_parts, prune_parts, read_state, write_checkpoint
 from .engine import MemorySink
 from .errors import ConfigError, OutputError
 from .output import (
@@ -58,10 +58,9 @@ class RunFolder:
             if start.resume_from:
                 self.resume_state = read_state(start.resume_from)
                 self.path = Path(start.run_dir)
-                if "locations" in self.resume_state:
-                    check_parts(self.path, start.resume_from)
+                header = check_parts(self.path, start.resume_from)  # every part there, of its size
                 # parts a crash left behind a checkpoint that was never completed: the resumed run rewrites them
-                prune_parts(self.path, set(read_header(start.resume_from).get("parts", {})))
+                prune_parts(self.path, set(header.get("parts", {})))
                 self.files = RunFiles(self.path, self.problem.n_objectives, resume=self.resume_state["files"])
                 remove_shards(self.path)  # rows after the checkpoint: the resumed run writes them again
                 if start.written_by != __version__:
