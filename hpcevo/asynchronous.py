@@ -23,7 +23,7 @@ from __future__ import annotations
 import pickle
 import time
 
-from .checkpointing import read_own_islands, results_of, take_checkpoint
+from .checkpointing import restore_islands, results_of, take_checkpoint
 from .engine import MemorySink, _Clock, _progress, _Traffic, epoch_length, resolve_topology
 from .island import Island
 from .messages import EpochTotals
@@ -78,16 +78,8 @@ class _Leader:
             for island in islands:
                 island.start(self.evaluator)
             return False, 1
-        items = None
-        if backend.is_root:  # as run_islands scatters a resume state (each island keeps its own generation)
-            saved = self.control.resume
-            by_index = {st["index"]: st for st in saved.get("locations") or saved["islands"]}
-            base = sum(st["evaluations"] for st in by_index.values())
-            items = [(saved.get("pending_migration", False), base, saved.get("sequence", 0) + 1,
-                      [by_index[i] for i in ids]) for ids in backend.leader_islands(self.config.islands)]
-        pending, self.clock.base_evals, sequence, states = backend.scatter(items)
-        for island, state in zip(islands, read_own_islands(backend, self.config, states)):
-            island.restore(state)
+        _, pending, sequence, self.clock.base_evals = restore_islands(backend, self.config, self.control.resume,
+                                                                      islands)
         self.own_base = sum(island.evaluations for island in islands)
         return pending, sequence
 

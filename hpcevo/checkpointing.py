@@ -11,7 +11,24 @@ import time
 from .checkpoint import CheckpointError, read_islands, write_part
 from .errors import OutputError
 
-__all__ = ["take_checkpoint", "read_own_islands", "results_of", "SUMMARY_KEYS"]
+__all__ = ["take_checkpoint", "restore_islands", "read_own_islands", "results_of", "SUMMARY_KEYS"]
+
+
+def restore_islands(backend, config, saved, islands):
+    """Continue this leader's `islands` from the checkpoint state `saved` (rank 0's; None elsewhere): rank 0
+    sends each leader where its islands' states lie (or, from a format-1 checkpoint, the states), each leader
+    reads and restores its own.  Returns, on every leader, (generation, pending_migration, the next checkpoint's
+    sequence, evaluations before the resume) as the checkpoint records them."""
+    items = None
+    if backend.is_root:
+        by_index = {st["index"]: st for st in saved.get("locations") or saved["islands"]}
+        head = (saved["generation"], saved.get("pending_migration", False), saved.get("sequence", 0) + 1,
+                sum(st["evaluations"] for st in by_index.values()))
+        items = [(head, [by_index[i] for i in ids]) for ids in backend.leader_islands(config.islands)]
+    head, states = backend.scatter(items)
+    for island, state in zip(islands, read_own_islands(backend, config, states)):
+        island.restore(state)
+    return head
 
 
 def read_own_islands(backend, config, items):

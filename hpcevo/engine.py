@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .checkpointing import read_own_islands, results_of, take_checkpoint
+from .checkpointing import restore_islands, results_of, take_checkpoint
 from .island import Island
 from .messages import EpochReport
 from .migration import MigrationScheme, check_resumable, make_scheme, route_migrants, rows_in_order
@@ -144,19 +144,9 @@ def run_islands(config, problem, backend, evaluator, out=sys.stdout, control=Non
         pending = False
         sequence = 1  # of the next checkpoint; its part files carry it in their names
         if control.resuming:
-            items = None
-            if backend.is_root:
-                saved = control.resume
-                # a format-2 checkpoint says where each island's state lies; each leader reads its own
-                by_index = {st["index"]: st for st in saved.get("locations") or saved["islands"]}
-                # a run that ended at an epoch boundary skipped that epoch's migration: an extension does it first
-                pending = saved.get("pending_migration", False) and saved["generation"] < config.generations
-                items = [(saved["generation"], pending, saved.get("sequence", 0) + 1, [by_index[i] for i in ids])
-                         for ids in backend.leader_islands(n)]
-                clock.base_evals = sum(st["evaluations"] for st in by_index.values())
-            done, pending, sequence, states = backend.scatter(items)
-            for island, island_state in zip(islands, read_own_islands(backend, config, states)):
-                island.restore(island_state)
+            done, pending, sequence, clock.base_evals = restore_islands(backend, config, control.resume, islands)
+            # a run that ended at an epoch boundary skipped that epoch's migration: an extension does it first
+            pending = pending and done < config.generations
             check_resumable(backend, islands, config)  # an async checkpoint's unequal generations need async
         else:
             for island in islands:
