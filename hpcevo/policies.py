@@ -9,6 +9,8 @@ fitness.  Randomness comes from the global `random`, which the engine has set to
 
 import random
 
+import numpy as np
+
 from .nondominated import sort_nondominated
 
 __all__ = ["ranked_indices", "select_best", "select_random", "select_tournament", "replace_worst", "replace_random"]
@@ -26,28 +28,29 @@ def ranked_indices(population):
     slots = {}  # id -> positions, so a population holding one object twice still yields a permutation
     for i, ind in enumerate(population):
         slots.setdefault(id(ind), []).append(i)
+    values = np.array([ind.fitness.values for ind in population], dtype=np.float64)
     for front in sort_nondominated(population, n):
-        positions = [slots[id(ind)].pop(0) for ind in front]
-        crowd = _crowding(population, positions)
-        order.extend(sorted(positions, key=lambda i: (-crowd[i], i)))
+        positions = np.array([slots[id(ind)].pop(0) for ind in front])
+        crowd = _crowding(values[positions], positions)
+        order.extend(positions[np.lexsort((positions, -crowd))].tolist())  # by crowding (largest first), then index
     return order
 
 
-def _crowding(population, positions):
-    """Crowding distance of each index in one front (NSGA-II), keyed by population index."""
-    dist = {i: 0.0 for i in positions}
-    if len(positions) < 3:
-        return {i: float("inf") for i in positions}
-    n_obj = len(population[positions[0]].fitness.values)
+def _crowding(values, positions):
+    """Crowding distance of each row of one front's objective values (NSGA-II); for each objective the rows are
+    ordered by (value, population position), so ties are broken the same way whatever order the front came in."""
+    n, n_obj = values.shape
+    if n < 3:
+        return np.full(n, np.inf)
+    dist = np.zeros(n)
     for m in range(n_obj):
-        ordered = sorted(positions, key=lambda i: (population[i].fitness.values[m], i))
-        lo, hi = population[ordered[0]].fitness.values[m], population[ordered[-1]].fitness.values[m]
-        dist[ordered[0]] = dist[ordered[-1]] = float("inf")
+        ordered = np.lexsort((positions, values[:, m]))
+        column = values[ordered, m]
+        lo, hi = column[0], column[-1]
+        dist[ordered[0]] = dist[ordered[-1]] = np.inf
         if hi == lo:
             continue
-        for k in range(1, len(ordered) - 1):
-            gap = population[ordered[k + 1]].fitness.values[m] - population[ordered[k - 1]].fitness.values[m]
-            dist[ordered[k]] += gap / (hi - lo)
+        dist[ordered[1:-1]] += (column[2:] - column[:-2]) / (hi - lo)
     return dist
 
 

@@ -24,7 +24,7 @@ from deap import base, gp
 from . import pickling  # noqa: F401  (installs the by-name class reducers before anything is pickled)
 from .errors import ProblemError, Rejected, UserError
 
-__all__ = ["Problem", "load_problem", "import_object", "make_clone"]
+__all__ = ["Problem", "load_problem", "import_object", "make_clone", "clone_list"]
 
 _IMMUTABLE_GENES = (int, float, bool, str, bytes, gp.Primitive, gp.Terminal)
 
@@ -286,11 +286,11 @@ def make_clone(toolbox, sample):
         return clone
     immutable = all(isinstance(gene, _IMMUTABLE_GENES) for gene in sample) if isinstance(sample, list) else False
     if immutable and hasattr(sample, "__dict__"):
-        return _list_clone
+        return clone_list
     return copy.deepcopy
 
 
-def _list_clone(ind):
+def clone_list(ind):
     """Copy a list individual whose genes are immutable: new list, shallow attributes, fresh fitness."""
     cls = ind.__class__
     new = cls.__new__(cls)

@@ -290,3 +290,41 @@ def test_custom_policy_specs_resolve():
     assert REPLACEMENT.resolve("hpcevo.policies:replace_worst") is replace_worst
     assert EMIGRATION.spec_of(random_emigrants) == f"{__name__}:random_emigrants"
     assert EMIGRATION.spec_of(select_tournament) == "tournament"
+
+
+def _ranked_reference(population):
+    """ranked_indices by its definition, in plain Python: Pareto front (DEAP's sort), then crowding distance
+    (largest first; each objective ordered by (value, index)), then index."""
+    from deap import tools
+
+    positions = {}
+    for i, ind in enumerate(population):
+        positions.setdefault(id(ind), []).append(i)
+    order = []
+    for front in tools.sortNondominated(population, len(population)):
+        idx = [positions[id(ind)].pop(0) for ind in front]
+        dist = {i: 0.0 for i in idx}
+        if len(idx) < 3:
+            dist = {i: float("inf") for i in idx}
+        else:
+            for m in range(len(population[0].fitness.values)):
+                by = sorted(idx, key=lambda i: (population[i].fitness.values[m], i))
+                lo, hi = population[by[0]].fitness.values[m], population[by[-1]].fitness.values[m]
+                dist[by[0]] = dist[by[-1]] = float("inf")
+                for k in range(1, len(by) - 1) if hi != lo else ():
+                    gap = population[by[k + 1]].fitness.values[m] - population[by[k - 1]].fitness.values[m]
+                    dist[by[k]] += gap / (hi - lo)
+        order.extend(sorted(idx, key=lambda i: (-dist[i], i)))
+    return order
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ranked_two_objectives_with_ties_and_repeats_matches_its_definition(seed):
+    rng = random.Random(seed)
+    levels = (3, 10, 1000)[seed % 3]
+    size = rng.choice((2, 5, 60, 200))
+    pop = make(IndMax2 if seed % 2 else IndMin2,
+               [(float(rng.randrange(levels)), float(rng.randrange(levels))) for _ in range(size)])
+    pop += pop[:3]  # one object in two slots
+    assert ranked_indices(pop) == _ranked_reference(pop)
+    assert sorted(ranked_indices(pop)) == list(range(len(pop)))

@@ -3,6 +3,7 @@
 import csv
 import gzip
 import json
+import random
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from conftest import ROOT, hpcevo, same_results
 
 from hpcevo.errors import Rejected
 from hpcevo.trading.backtest_cli import backtest_markets
-from hpcevo.trading.language import parse
+from hpcevo.trading.language import parse, to_expression
 from hpcevo.trading.problem import penalty, trading
 
 TINY = ["--problem", "trading", "-O", "folds=2", "--islands", 2, "--population", 12, "--generations", 3,
@@ -430,3 +431,38 @@ def test_instruments_of_unequal_histories_share_one_calendar_end_to_end(tmp_path
     for r in rows:
         assert r["is_end"] < periods["selection_start"] <= (r["sel_start"] or periods["selection_start"])
     assert min(r["is_start"] for r in by_market["LATE"]) > "2008-10-01"  # joins after its own warm-up
+
+
+def test_a_repeated_tree_is_not_compiled_again(monkeypatch):
+    import hpcevo.trading.problem as module
+
+    tb = trading(folds=3)
+    compiled = []
+    real = module.compile_signal
+    monkeypatch.setattr(module, "compile_signal",
+                        lambda tree, *a: compiled.append(to_expression(tree)) or real(tree, *a))
+    tree = parse("and(gt(sma(close,20),sma(close,100)),lt(rsi(close,14),70))")
+    first = tb.evaluate(tree)
+    assert tb.evaluate(parse(to_expression(tree))) == first  # an equal tree (other node objects): stored result
+    rejected = parse("cross_above(sma(close,200),rmax(close,200))")
+    for _ in range(2):
+        with pytest.raises(Rejected, match="min_exposure"):
+            tb.evaluate(rejected)
+    assert len(compiled) == 2 and len(tb.context.trees) == 2
+    fresh = trading(folds=3)
+    assert fresh.evaluate(tree) == first  # what the memo returns is what a new process computes
+
+
+def test_tree_keys_are_equal_exactly_for_equal_trees():
+    from hpcevo.trading.problem import tree_key
+
+    tb = trading(folds=3)
+    random.seed(4)
+    trees = tb.population(3000)
+    by_key = {}
+    for t in trees:
+        by_key.setdefault(tree_key(t), set()).add(to_expression(t))
+    assert all(len(v) == 1 for v in by_key.values())
+    assert len(by_key) == len({to_expression(t) for t in trees}) > 500
+    # typed numbers share names ("20" is a window and a level) but never a position
+    assert tree_key(parse("lt(rsi(close,20),20)")) == ("lt_osc", "rsi", "close", "20", "20")

@@ -2,6 +2,7 @@
 reference, warm-up, no look-ahead, reproducible typed crossover, height limits and pickling."""
 
 import math
+import operator
 import os
 import pickle
 import random
@@ -42,7 +43,9 @@ from hpcevo.trading.strategy import (
     get_pset,
     parse,
     register_strategy_operators,
+    static_limit,
     to_expression,
+    tree_height,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -588,3 +591,38 @@ def test_trees_pickle_and_unpickle_equal():
     assert [to_expression(ind) for ind in back] == [to_expression(ind) for ind in population]
     plain = parse("and(gt(sma(close,20),sma(close,100)),lt(rsi(close,14),70))")
     assert pickle.loads(pickle.dumps(plain)) == plain
+
+
+def test_tree_height_is_deaps_height():
+    trees = random_trees(400, 11, 0, 7)
+    assert [tree_height(t) for t in trees] == [t.height for t in trees]
+    assert {t.height for t in trees} >= {1, 2, 5, 7}
+
+
+def test_static_limit_makes_deaps_children_without_deep_copies():
+    """Our limit keeps cheap copies of the parents; children, replacements and random draws equal gp.staticLimit's.
+    A low limit (4) makes many children too high, so the replacements are exercised."""
+    toolbox, cls = make_toolbox()
+    limits = {"ours": static_limit(4), "deap": gp.staticLimit(key=operator.attrgetter("height"), max_value=4)}
+    runs, too_high = {}, []
+
+    def mate(a, b):
+        children = cx_one_point(a, b)
+        too_high.extend(c.height > 4 for c in children)
+        return children
+
+    for label, limit in limits.items():
+        tb = base.Toolbox()
+        tb.register("mate", limit(mate))
+        tb.register("mutate", limit(gp.mutUniform), expr=toolbox.expr_mut, pset=get_pset())
+        random.seed(77)
+        population = toolbox.population(60)
+        for _ in range(12):
+            population = [toolbox.clone(ind) for ind in population]
+            for i in range(0, len(population) - 1, 2):
+                population[i], population[i + 1] = tb.mate(population[i], population[i + 1])
+            population = [tb.mutate(ind)[0] for ind in population]
+        assert all(type(ind) is cls and ind.height <= 4 for ind in population)
+        runs[label] = ([to_expression(ind) for ind in population], random.random())
+    assert runs["ours"] == runs["deap"]
+    assert sum(too_high) >= 10  # children over the limit were replaced by a parent, in both

@@ -25,9 +25,9 @@ from .language import WINDOWS, get_pset, to_expression
 from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, fold_stats, parse_objectives
 from .strategy import HEIGHT_LIMIT, IndicatorCache, compile_signal, register_strategy_operators
 
-__all__ = ["trading", "TradingContext", "signal_values", "penalty", "MEMO_MAX_ENTRIES"]
+__all__ = ["trading", "TradingContext", "signal_values", "penalty", "tree_key", "MEMO_MAX_ENTRIES"]
 
-MEMO_MAX_ENTRIES = 50_000  # fitness of distinct signals kept per process (a repeat is not backtested again)
+MEMO_MAX_ENTRIES = 50_000  # results kept per process for distinct signals and for distinct trees (each memo)
 _PENALTY = {1.0: -10.0, -1.0: 10.0}  # finite (NSGA-II subtracts fitnesses): far below any real strategy
 
 
@@ -55,7 +55,8 @@ class TradingContext:
     min_trades: float
     notes: list = field(default_factory=list)
     caches: list = field(default_factory=list)
-    memo: OrderedDict = field(default_factory=OrderedDict)
+    memo: OrderedDict = field(default_factory=OrderedDict)  # signal digest -> result of its backtest
+    trees: OrderedDict = field(default_factory=OrderedDict)  # tree's node names -> the same result
 
     def __post_init__(self):
         self.layouts = [None if not p.training else _layout(r.shape[0], p.training)
@@ -180,18 +181,32 @@ def trading(data="sp500", objectives=DEFAULT_OBJECTIVES, folds=4, holdout_years=
 def evaluate_strategy(tree, ctx):
     """The objectives averaged over every (market, validation fold); Rejected below min_exposure or min_trades.
 
-    A signal seen before in this process returns its stored result without a backtest."""
-    signals = ctx.signals(tree)
-    key = signal_key(signals)
-    memo = ctx.memo
-    hit = memo.get(key)
+    A tree seen before in this process (the same nodes: late in a run about half the offspring are copies)
+    returns its stored result without being compiled; a new tree whose signals were seen before returns theirs
+    without a backtest. Both memos are pure caches: the result is a function of the tree alone."""
+    shape = tree_key(tree)
+    hit = ctx.trees.get(shape)
     if hit is None:
-        hit = memo[key] = _backtest(signals, ctx)
-        if len(memo) > MEMO_MAX_ENTRIES:
-            memo.popitem(last=False)
+        signals = ctx.signals(tree)
+        key = signal_key(signals)
+        memo = ctx.memo
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = _backtest(signals, ctx)
+            if len(memo) > MEMO_MAX_ENTRIES:
+                memo.popitem(last=False)
+        ctx.trees[shape] = hit
+        if len(ctx.trees) > MEMO_MAX_ENTRIES:
+            ctx.trees.popitem(last=False)
     if isinstance(hit, str):
         raise Rejected(hit)
     return tuple(float(len(tree)) if name == "size" else hit[name] for name in ctx.objectives)
+
+
+def tree_key(tree):
+    """A tree's node names in prefix order: equal exactly for equal typed trees (each primitive's name fixes its
+    arity and argument types, so the sequence reads back into one tree)."""
+    return tuple([node.name for node in tree])
 
 
 def _backtest(signals, ctx):

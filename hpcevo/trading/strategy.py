@@ -8,11 +8,11 @@ re-exported here. This module adds:
 - `cx_one_point(ind1, ind2)`: `gp.cxOnePoint` with the crossover type drawn from the common types sorted by
   name, so the same seed gives the same children in every process;
 - `register_strategy_operators(toolbox, individual_class, ...)`: expr / individual / population / mate / mutate,
-  with DEAP's `gp.staticLimit` on height for mate and mutate;
+  with `static_limit` (DEAP's `gp.staticLimit` on height, without its deep copies) for mate and mutate;
 - `compile_signal(tree, market, cache)`: the boolean signal and its defined-mask over the whole series.
 """
 
-import operator
+import functools
 import random
 from collections import OrderedDict
 from inspect import isclass
@@ -20,6 +20,7 @@ from inspect import isclass
 import numpy as np
 from deap import gp, tools
 
+from ..problem import clone_list
 from . import indicators
 from .language import (
     LEVELS,
@@ -68,6 +69,8 @@ __all__ = [
     "make_pset",
     "parse",
     "register_strategy_operators",
+    "static_limit",
+    "tree_height",
     "to_expression",
 ]
 
@@ -214,7 +217,7 @@ def register_strategy_operators(toolbox, individual_class, *, pset=None, init_mi
     """Register expr, individual, population, expr_mut, mate and mutate for strategy trees on `toolbox`.
 
     mate is `cx_one_point`, mutate `gp.mutUniform` with `gen_strategy(min_=mut_min, max_=mut_max)` subtrees;
-    both are decorated with `gp.staticLimit(height <= height_limit)`. Returns the toolbox.
+    both are decorated with `static_limit(height_limit)` (DEAP's `gp.staticLimit` on height). Returns the toolbox.
     """
     pset = get_pset() if pset is None else pset
     toolbox.register("expr", gen_strategy, pset=pset, min_=init_min, max_=init_max)
@@ -223,10 +226,49 @@ def register_strategy_operators(toolbox, individual_class, *, pset=None, init_mi
     toolbox.register("expr_mut", gen_strategy, min_=mut_min, max_=mut_max)
     toolbox.register("mate", cx_one_point)
     toolbox.register("mutate", gp.mutUniform, expr=toolbox.expr_mut, pset=pset)
-    limit = gp.staticLimit(key=operator.attrgetter("height"), max_value=height_limit)
+    limit = static_limit(height_limit)
     toolbox.decorate("mate", limit)
     toolbox.decorate("mutate", limit)
     return toolbox
+
+
+def static_limit(max_height):
+    """`gp.staticLimit(key=height, max_value=max_height)`, keeping cheap copies of the parents (`clone_list`: the
+    nodes are shared, never changed in place) instead of deep copies; the same random draws, the same children."""
+
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            keep = [clone_list(ind) for ind in args]
+            children = list(func(*args, **kwargs))
+            for i, child in enumerate(children):
+                if tree_height(child) > max_height:
+                    children[i] = random.choice(keep)
+            return children
+
+        return wrapper
+
+    return decorator
+
+
+def tree_height(tree):
+    """`tree.height` (the depth of the deepest node) in one pass over the arities."""
+    depth = max_depth = 0
+    open_ = []  # children still to come at each depth above the current node
+    for node in tree:
+        if depth > max_depth:
+            max_depth = depth
+        if node.arity:
+            open_.append(node.arity)
+            depth += 1
+        else:
+            while open_:
+                open_[-1] -= 1
+                if open_[-1]:
+                    break
+                open_.pop()
+                depth -= 1
+    return max_depth
 
 
 # ---------------------------------------------------------------------------------------------------------------
