@@ -304,6 +304,29 @@ def test_sharpe_ci_of_difference_resamples_jointly():
         of.sharpe_confidence_interval(x, 252, benchmark=x[:-1])
 
 
+@pytest.mark.parametrize("with_benchmark", [False, True])
+@pytest.mark.parametrize("n", [2, 37, 1013])
+def test_sharpe_ci_draws_equal_arch_apply_per_draw(monkeypatch, n, with_benchmark):
+    # The batched draws are the floats arch's bs.apply gives with the statistic computed one draw at a time,
+    # across chunk boundaries (a small chunk size forces several) and with zero-variance draws (runs of zeros).
+    from arch.bootstrap import StationaryBootstrap
+
+    rng = np.random.default_rng(n)
+    x = rng.normal(0.0005, 0.01, n)
+    x[rng.random(n) < 0.4] = 0.0
+    data = np.column_stack([x, rng.normal(0.0003, 0.01, n)]) if with_benchmark else x[:, None]
+
+    def per_draw(d):
+        s = of._annual_sharpe(d, 252)
+        return np.array([s[0] - s[1] if s.size == 2 else s[0]])
+
+    expected = StationaryBootstrap(3.0, data, seed=np.random.default_rng(5)).apply(per_draw, reps=250)[:, 0]
+    monkeypatch.setattr(of, "_DRAW_CELLS", 7 * n)
+    got = of._bootstrap_sharpes(StationaryBootstrap(3.0, data, seed=np.random.default_rng(5)), data, 250, 252)
+    assert got.tobytes() == expected.tobytes()
+    assert (got == 0.0).any() if n == 2 else np.isfinite(got).all()
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Hansen's SPA
 # ----------------------------------------------------------------------------------------------------------

@@ -246,6 +246,43 @@ def _stationary_block(x):
     return max(1.0, float(np.max(optimal_block_length(x)["stationary"].to_numpy())))
 
 
+_DRAW_CELLS = 1_000_000  # resampled values held at once by _bootstrap_sharpes (8 MB per column)
+
+
+def _bootstrap_sharpes(bs, data, reps, periods_per_year):
+    """Sharpe of column 0 (minus column 1's, for two columns) of `reps` stationary-bootstrap resamples of `data`.
+
+    The draws are bs.update_indices() in turn, the ones bs.apply would make; the statistics of many draws are
+    computed at once but in the summation order of one draw at a time (a single column as a contiguous row,
+    two columns down the rows, as `_annual_sharpe` of the resampled n x k array sums them), so the result is
+    the same floats as bs.apply with a per-draw `_annual_sharpe`, in a fraction of the time.
+    """
+    n, k = data.shape
+    cols = [np.ascontiguousarray(data[:, c]) for c in range(k)]
+    scale = math.sqrt(periods_per_year)
+    draws = np.empty(reps)
+    chunk = max(1, _DRAW_CELLS // n)
+    for start in range(0, reps, chunk):
+        m = min(chunk, reps - start)
+        index = np.stack([bs.update_indices() for _ in range(m)])
+        sharpes = []
+        for col in cols:
+            if k == 1:
+                v = col[index]
+                mean = v.mean(axis=1)
+                var = ((v - mean[:, None]) ** 2).sum(axis=1) / (n - 1)
+            else:
+                v = col[np.ascontiguousarray(index.T)]
+                mean = v.mean(axis=0)
+                var = ((v - mean) ** 2).sum(axis=0) / (n - 1)
+            out = np.zeros(m)
+            ok = var > 0.0
+            out[ok] = mean[ok] / np.sqrt(var[ok]) * scale
+            sharpes.append(out)
+        draws[start:start + m] = sharpes[0] - sharpes[1] if k == 2 else sharpes[0]
+    return draws
+
+
 def sharpe_confidence_interval(
     returns, periods_per_year, *, benchmark=None, reps=1000, alpha=0.05, seed=0
 ) -> tuple[float, float]:
@@ -266,12 +303,8 @@ def sharpe_confidence_interval(
             raise ValueError("benchmark must have the same length as returns")
         data = np.column_stack([x, b])
 
-    def stat(d):
-        s = _annual_sharpe(d, periods_per_year)
-        return np.array([s[0] - s[1] if s.size == 2 else s[0]])
-
     bs = StationaryBootstrap(_stationary_block(data), data, seed=np.random.default_rng(seed))
-    draws = bs.apply(stat, reps=reps)[:, 0]
+    draws = _bootstrap_sharpes(bs, data, reps, periods_per_year)
     low, high = np.quantile(draws, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(low), float(high)
 
