@@ -24,9 +24,10 @@ NOISY_CORES = 0.2  # CPU taken by others (cores, on average) above which a secti
 
 # -- small helpers ----------------------------------------------------------------------------------
 
-def bench_args(doc, quick, repeats, sizes=None):
+def bench_args(doc, quick, repeats, sizes=None, extra=None):
     """The options every recorded benchmark takes (--quick, --repeats, --write, --benchmarks-file), parsed; with
-    `sizes` ({"quick": {...}, "full": {...}}) also the size chosen, --repeats overriding its "repeats"."""
+    `sizes` ({"quick": {...}, "full": {...}}) also the size chosen, --repeats overriding its "repeats".
+    `extra(parser)` adds a script's own options."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
@@ -34,6 +35,8 @@ def bench_args(doc, quick, repeats, sizes=None):
     parser.add_argument("--repeats", type=int, help=repeats)
     parser.add_argument("--write", action="store_true", help="replace the marked section of BENCHMARKS.md")
     parser.add_argument("--benchmarks-file", default=str(ROOT / "BENCHMARKS.md"), help="file --write updates")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     if sizes is None:
         return args
