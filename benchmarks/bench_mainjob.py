@@ -132,7 +132,7 @@ def report(size, runs, base_commit, args, started, took, load):
         f"deap {package_version('deap')}, scipy {package_version('scipy')}, arch {package_version('arch')}", "",
         f"`python -m hpcevo --out DIR --quiet`, {gens}, run from a worktree of each commit with the same Python "
         "and libraries. Process = the whole command; loop = summary.json `wall_seconds` (evolution only); "
-        "outputs = `seconds.output` (files, overfitting statistics, report.html); start-up = process - loop - "
+        "outputs = `seconds.output` (result files and the overfitting statistics); start-up = process - loop - "
         "outputs (imports, data checks). Evaluation-only = evaluations / `seconds.evaluation`.", "",
         table(["Commit", "evaluations", "process", "CPU/wall", "loop", "outputs", "start-up",
                "evaluations/s (process)", "evaluations/s (loop)", "evaluation-only"], rows), "",

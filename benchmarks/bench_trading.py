@@ -171,7 +171,8 @@ def whole_series_context(ctx):
     edges = np.linspace(1, n, FOLDS + 1).round().astype(int)
     folds = tuple((int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]))
     calendar = dataclasses.replace(ctx.calendar, markets=(MarketPeriods(folds, None, None),))
-    return dataclasses.replace(ctx, calendar=calendar, caches=[type(c)() for c in ctx.caches], memo=type(ctx.memo)())
+    return dataclasses.replace(ctx, calendar=calendar, caches=[type(c)() for c in ctx.caches], memo=type(ctx.memo)(),
+                               trees=type(ctx.trees)())
 
 
 def fold_text(ctx):
@@ -262,6 +263,12 @@ def reset_caches(ctx):
     ctx.caches[:] = [type(c)() for c in ctx.caches]  # the context's cache type (IndicatorCache)
 
 
+def forget(ctx):
+    """Empty the memos of evaluated signals and trees, so the next evaluate of a tree does all its work."""
+    ctx.memo.clear()
+    ctx.trees.clear()
+
+
 def timed(fn):
     gc.collect()
     c0, t0 = time.process_time(), time.perf_counter()
@@ -281,7 +288,7 @@ def evaluate_pass(ctx, trees, rounds=1, cold=False, cold_each=False):
             if cold:
                 reset_caches(ctx)
             rejected = failed = 0
-            ctx.memo.clear()  # time the backtests, not the memo of repeated signals (a run's memo saves more)
+            forget(ctx)  # time the backtests, not the memos (a run's save more: a repeat is a dict lookup)
             for tree in trees:
                 if cold_each:
                     reset_caches(ctx)
@@ -591,6 +598,7 @@ def hpcevo_calls(ctx, tree, calls, cold):
         for _ in range(calls):
             if cold:
                 reset_caches(ctx)
+            forget(ctx)  # every call a whole evaluation, as the seed's is
             try:
                 evaluate_strategy(tree, ctx)
             except Rejected:
@@ -814,6 +822,7 @@ def profile_text(ctx, trees, top=15):
     from hpcevo.trading.problem import evaluate_strategy
 
     warm(ctx, trees)
+    forget(ctx)
     gc.collect()
     profiler = cProfile.Profile()
     profiler.enable()
@@ -892,6 +901,8 @@ def main(argv=None):
                     f"repeated to at least {size['min_evals']:,} evaluations per figure (compile + "
                     f"backtest + metrics of every fold; a rejected tree, one that trades less than min_trades per "
                     f"fold, raises `Rejected` after its full evaluation and counts as an evaluation, as in a run). "
+                    f"The memos of evaluated signals and trees are emptied before every pass, so each tree does all "
+                    f"its work (in a run a repeat is a dictionary lookup). "
                     f"Warm = the indicator cache already holds what the set uses (a run's steady state); cold = "
                     f"the cache emptied before each pass (a first pass: later trees reuse the indicators earlier "
                     f"ones computed); cold, every tree = emptied before every tree (no reuse at all). CPU = the warm "
@@ -931,7 +942,8 @@ def main(argv=None):
                     f"back before a fold's start instead of skipping its first {SEED_LOOKBACK} bars, and the "
                     f"signal is flat while an indicator is NaN). Seed rate = 1 / the time of one whole evaluation "
                     f"(all folds), median of {size['seed_repeats']}; hpcevo = `evaluate` called {size['calls']:,} "
-                    f"times on the same tree, with the cache warm or emptied before every call (so it computes "
+                    f"times on the same tree, its memos emptied before every call (a whole evaluation each time), "
+                    f"with the cache warm or emptied before every call (so it computes "
                     f"the strategy's indicators every time, as the seed does). Ratio = hpcevo rate / seed rate, "
                     f"per repeat; the CPU-time ratios use the processor time of the same runs.\n\nSame strategy? "
                     f"Signals s_t compared on every bar that some fold uses where both are defined (hpcevo's "
