@@ -252,33 +252,20 @@ _DRAW_CELLS = 1_000_000  # resampled values held at once by _bootstrap_sharpes (
 def _bootstrap_sharpes(bs, data, reps, periods_per_year):
     """Sharpe of column 0 (minus column 1's, for two columns) of `reps` stationary-bootstrap resamples of `data`.
 
-    The draws are bs.update_indices() in turn, the ones bs.apply would make; the statistics of many draws are
-    computed at once but in the summation order of one draw at a time (a single column as a contiguous row,
-    two columns down the rows, as `_annual_sharpe` of the resampled n x k array sums them), so the result is
-    the same floats as bs.apply with a per-draw `_annual_sharpe`, in a fraction of the time.
+    The draws are bs.update_indices() in turn, the ones bs.apply would make. Many draws go through
+    `_annual_sharpe` at once as the columns of an n x m array laid out so that each column is summed in the order
+    of one draw's n x k array (one series: each column contiguous, summed pairwise; two series: row-major, summed
+    down the rows), so the result is the same floats as bs.apply with a per-draw `_annual_sharpe`.
     """
     n, k = data.shape
     cols = [np.ascontiguousarray(data[:, c]) for c in range(k)]
-    scale = math.sqrt(periods_per_year)
     draws = np.empty(reps)
     chunk = max(1, _DRAW_CELLS // n)
     for start in range(0, reps, chunk):
         m = min(chunk, reps - start)
         index = np.stack([bs.update_indices() for _ in range(m)])
-        sharpes = []
-        for col in cols:
-            if k == 1:
-                v = col[index]
-                mean = v.mean(axis=1)
-                var = ((v - mean[:, None]) ** 2).sum(axis=1) / (n - 1)
-            else:
-                v = col[np.ascontiguousarray(index.T)]
-                mean = v.mean(axis=0)
-                var = ((v - mean) ** 2).sum(axis=0) / (n - 1)
-            out = np.zeros(m)
-            ok = var > 0.0
-            out[ok] = mean[ok] / np.sqrt(var[ok]) * scale
-            sharpes.append(out)
+        layout = index.T if k == 1 else np.ascontiguousarray(index.T)
+        sharpes = [_annual_sharpe(col[layout], periods_per_year) for col in cols]
         draws[start:start + m] = sharpes[0] - sharpes[1] if k == 2 else sharpes[0]
     return draws
 
