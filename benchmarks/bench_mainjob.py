@@ -30,6 +30,7 @@ from harness import (
     median,
     package_version,
     publish,
+    run_process,
     table,
     utc_now,
 )
@@ -41,13 +42,6 @@ TARGET = 5.0  # issue 13: at least 5x more evaluations per second of wall time, 
 SIZES = {"quick": {"repeats": 1, "generations": 10}, "full": {"repeats": 3, "generations": None}}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "NUMEXPR_NUM_THREADS": "1"}
-
-
-def _children_cpu():
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def one_core():
@@ -62,14 +56,9 @@ def run_job(tree, out, generations, core):
         cmd += ["--generations", str(generations)]
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(tree)}
     pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
-    cpu0 = _children_cpu()
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=900, preexec_fn=pin)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} in {tree} exited with {proc.returncode}:\n{proc.stderr[-4000:]}")
+    wall, cpu, _ = run_process(cmd, timeout=900, cwd=tree, env=env, preexec_fn=pin)
     summary = json.loads((Path(out) / "summary.json").read_text())
-    return {"wall": wall, "cpu": _children_cpu() - cpu0, "loop": summary["wall_seconds"],
+    return {"wall": wall, "cpu": cpu, "loop": summary["wall_seconds"],
             "evaluations": summary["evaluations"], "output": summary["seconds"]["output"],
             "evaluation": summary["seconds"]["evaluation"]}
 

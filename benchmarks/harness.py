@@ -95,17 +95,21 @@ def _children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def run_process(cmd, timeout=600):
-    """Run cmd from the repository root; return (wall seconds, CPU seconds of it and its descendants, stdout).
+def run_process(cmd, timeout=600, cwd=ROOT, env=None, preexec_fn=None):
+    """Run cmd from `cwd` (the repository root) with `env` (subprocess_env()); return (wall seconds, CPU seconds
+    of it and its descendants, stdout). `preexec_fn` runs in the child before cmd (e.g. to pin it to a core).
 
     Raises with the command's stderr when it fails.
     """
     cpu0 = _children_cpu()
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=subprocess_env() if env is None else env, capture_output=True,
+                          text=True, timeout=timeout, preexec_fn=preexec_fn)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"{shlex.join(map(str, cmd))} exited with {proc.returncode}:\n{proc.stderr[-4000:]}")
+        where = "" if Path(cwd) == ROOT else f" in {cwd}"
+        raise RuntimeError(f"{shlex.join(map(str, cmd))}{where} exited with {proc.returncode}:\n"
+                           f"{proc.stderr[-4000:]}")
     return wall, _children_cpu() - cpu0, proc.stdout
 
 
