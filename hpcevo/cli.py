@@ -1,4 +1,5 @@
-"""Command line: `python -m hpcevo [run] [flags]`, `problems`, `backtest EXPR` and `report RUN_DIR`."""
+"""Command line: `python -m hpcevo [run] [flags]`, `walkforward`, `problems`, `backtest EXPR` and
+`report RUN_DIR`."""
 
 import argparse
 import difflib
@@ -46,6 +47,21 @@ _RUN_FLAGS = [
 ]
 
 
+# `walkforward` flag -> ([walkforward] key, type, help)
+_WALK_FLAGS = [
+    ("--train-years", "train_years", float, "years of training in each window, its selection period included "
+                                             "(default 8)"),
+    ("--test-years", "test_years", float, "years of test after each window's training; windows step by it "
+                                           "(default 2)"),
+    ("--windows", "windows", int, "number of windows, the last test period ending at the data's end (default 0: "
+                                   "as many as the data hold)"),
+    ("--top", "top", int, "strategies traded in each test period: the top N of the selection ranking, equal "
+                           "weight (default 1)"),
+    ("--parallel", "parallel", int, "windows run side by side under mpiexec (default 0: as many as the ranks "
+                                     "allow, each with islands x ranks-per-island ranks)"),
+]
+
+
 class _Parser(argparse.ArgumentParser):
     """Raises ConfigError instead of exiting, so every MPI rank leaves together; only rank 0 prints."""
 
@@ -63,7 +79,8 @@ def _flag_hint(message):
     """' Did you mean --x?' for an unrecognised flag close to a `run` flag (argparse reports those at the top)."""
     if not message.startswith("unrecognized arguments:"):
         return ""
-    known = [flag for flag, *_ in _RUN_FLAGS] + ["--config", "--option", "--data", "--resume", "--quiet"]
+    known = [flag for flag, *_ in _RUN_FLAGS + _WALK_FLAGS] + ["--config", "--option", "--data", "--resume",
+                                                                "--quiet"]
     for word in message.split(":", 1)[1].split():
         close = difflib.get_close_matches(word.split("=")[0], known, n=1) if word.startswith("--") else []
         if close:
@@ -97,18 +114,18 @@ def build_parser():
     run = sub.add_parser("run", help="run a search (the default command)",
                          description="Run an island-model search. Every flag is also a key of the TOML config; "
                                      "flags win.")
-    run.add_argument("--config", help="TOML config file")
-    for flag, key, kind, text in _RUN_FLAGS:
-        run.add_argument(flag, dest=key, type=kind, help=text)
-    run.add_argument("--option", "-O", dest="problem_options", type=_option, action="append", metavar="KEY=VALUE",
-                     help="a problem option, e.g. -O dimension=10 (repeatable; adds to [problem_options])")
-    run.add_argument("--data", help="market data for the trading problem: sp500 | nasdaq | sp500+nasdaq | a CSV or "
-                                     "Parquet file (same as -O data=...)")
-    run.add_argument("--resume", metavar="RUN_DIR|auto",
-                     help="continue the run in RUN_DIR from its checkpoint; auto: resume --out's run if it has a "
-                          "checkpoint, else start it")
-    run.add_argument("--quiet", dest="progress", action="store_false", default=None,
-                     help="no progress lines (errors are still printed)")
+    _run_arguments(run)
+    walk = sub.add_parser("walkforward", help="walk-forward analysis of the trading search: re-evolve on rolling "
+                                              "windows, trade each pick on the period after it",
+                          description="Roll a window through the data: search on T years (folds and selection "
+                                      "period inside), trade the selected strategy on the S years that follow, "
+                                      "step by S; the test periods stitched together are the walk-forward record. "
+                                      "Takes every `run` flag; the windows' settings are also the [walkforward] "
+                                      "table of the TOML config.")
+    _run_arguments(walk, resume="continue the walk-forward in WF_DIR: finished windows are kept, stopped ones "
+                                "resume from their checkpoints")
+    for flag, key, kind, text in _WALK_FLAGS:
+        walk.add_argument(flag, dest=f"walkforward.{key}", type=kind, metavar=key.split("_")[0].upper(), help=text)
     sub.add_parser("problems", help="list the built-in problems")
     backtest = sub.add_parser("backtest", help="backtest one strategy expression and print its metrics as JSON",
                               description="Re-run a strategy expression (as printed in strategies.csv) on market "
@@ -124,6 +141,25 @@ def build_parser():
 
     add_report_arguments(report)
     return parser
+
+
+def _run_arguments(parser, resume=None):
+    parser.add_argument("--config", help="TOML config file")
+    for flag, key, kind, text in _RUN_FLAGS:
+        parser.add_argument(flag, dest=key, type=kind, help=text)
+    parser.add_argument("--option", "-O", dest="problem_options", type=_option, action="append",
+                        metavar="KEY=VALUE",
+                        help="a problem option, e.g. -O dimension=10 (repeatable; adds to [problem_options])")
+    parser.add_argument("--data", help="market data for the trading problem: sp500 | nasdaq | sp500+nasdaq | a CSV "
+                                       "or Parquet file (same as -O data=...)")
+    if resume:
+        parser.add_argument("--resume", metavar="WF_DIR", help=resume)
+    else:
+        parser.add_argument("--resume", metavar="RUN_DIR|auto",
+                            help="continue the run in RUN_DIR from its checkpoint; auto: resume --out's run if it "
+                                 "has a checkpoint, else start it")
+    parser.add_argument("--quiet", dest="progress", action="store_false", default=None,
+                        help="no progress lines (errors are still printed)")
 
 
 def _problems():
@@ -176,11 +212,19 @@ def main(argv=None):
 
             return report_command(args)
         skip = ("command", "config", "data", "resume")
-        overrides = {key: value for key, value in vars(args).items() if key not in skip}
+        overrides = {key: value for key, value in vars(args).items() if key not in skip and "." not in key}
+        walk = {key.split(".", 1)[1]: value for key, value in vars(args).items()
+                if key.startswith("walkforward.") and value is not None}
+        if walk:
+            overrides["walkforward"] = walk
         if overrides.get("problem_options") is not None or args.data is not None:
             overrides["problem_options"] = dict(overrides.get("problem_options") or [])
             if args.data is not None:
                 overrides["problem_options"]["data"] = args.data
+        if args.command == "walkforward":
+            from .walkforward.driver import walkforward
+
+            return walkforward(args.config, overrides, resume=args.resume)
         from .runner import run
 
         return run(args.config, overrides, resume=args.resume)

@@ -59,6 +59,26 @@ class World:
             self.comm.Abort(status)
         os._exit(status)
 
+    def split(self, color):
+        """The World of the ranks that give the same `color` (an int >= 0), in rank order; collective. A rank
+        giving None takes part in no new world and gets None."""
+        if self.comm is None:
+            return self if color is not None else None
+        from mpi4py import MPI
+
+        comm = self.comm.Split(MPI.UNDEFINED if color is None else color, self.rank)
+        return None if comm == MPI.COMM_NULL else World(comm)
+
+    def free(self):
+        """Free a World made by `split` (collective over its ranks)."""
+        if self.comm is not None:
+            self.comm.Free()
+            self.comm = None
+
+    def barrier(self):
+        if self.comm is not None:
+            self.comm.Barrier()
+
     def node_key(self):
         """The lowest world rank on this process's node (its shared-memory domain, as MPI sees it): equal for
         the ranks of one node.  Collective: every rank calls it together."""

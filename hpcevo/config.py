@@ -1,12 +1,14 @@
 """The run configuration: a frozen dataclass built once from defaults, a TOML file and flags, then validated.
 
 Every setting can come from the TOML file or from a flag (flags win).  Problem parameters live in the
-`[problem_options]` table; per-island spreads (e.g. of mutation rates) in `[per_island]`.  The plugin settings
+`[problem_options]` table; per-island spreads (e.g. of mutation rates) in `[per_island]`; the walk-forward's
+windows (`hpcevo walkforward`) in `[walkforward]`.  The plugin settings
 (emigration, replacement, topology, algorithm) take a name from `hpcevo.registry`, a 'package.module:function'
 or, from Python, the function itself.
 """
 
 import dataclasses
+import datetime
 import math
 import tomllib
 from collections.abc import Callable
@@ -45,6 +47,7 @@ class Config:
     mutpb: float = 0.2
     offspring: int = 0
     per_island: dict = field(default_factory=dict)
+    walkforward: dict = field(default_factory=dict)  # read by `hpcevo walkforward` only (hpcevo.walkforward)
     ranks_per_island: int = 1
     chunksize: int = 8
     seed: int = 1
@@ -81,10 +84,12 @@ class Config:
         """The resolved configuration as TOML text (what `config.toml` in a run folder holds); a plugin given as
         a function is written 'module:qualname'."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("problem_options", "per_island")}
+                if f.name not in ("problem_options", "per_island", "walkforward")}
         data.update((key, registry.spec_of(data[key])) for key, registry in PLUGINS.items())
         data["problem_options"] = dict(self.problem_options)
         data["per_island"] = dict(self.per_island)
+        if self.walkforward:
+            data["walkforward"] = dict(self.walkforward)
         return tomli_w.dumps(data)
 
 
@@ -173,10 +178,13 @@ def load_config(path=None, overrides=None, base=None, base_origin="checkpoint", 
         if key not in _FIELDS:
             raise ConfigError(f"unknown setting {key!r}.{_suggest(key, list(_FIELDS))}")
         value = _check_type(key, value, flag, callable_ok=True)
-        if key == "problem_options":  # --option KEY=VALUE adds to the file's table instead of replacing it
-            value = {**values.get("problem_options", {}), **value}
+        if key in ("problem_options", "walkforward"):  # flags add to the file's table instead of replacing it
+            value = {**values.get(key, {}), **value}
         values[key] = value
         origins[key] = flag
+    if "problem_options" in values:  # a TOML date (end = 2015-01-02, -O end=2015-01-02) is an ISO date option
+        values["problem_options"] = {k: v.isoformat() if isinstance(v, (datetime.date, datetime.time)) else v
+                                     for k, v in values["problem_options"].items()}
     config = Config(**values)
     _validate(config, lambda *keys: " and ".join(sorted({origins[k] for k in keys if k in origins})) or "defaults")
     return config
@@ -211,6 +219,9 @@ def _validate(c, where):
         if not isinstance(value, (int, float, str, bool)):
             raise ConfigError(f"{where('problem_options')}: problem_options.{key} must be a number, string or "
                               f"boolean, got {value!r}.")
+    from .walkforward.settings import walkforward_settings
+
+    walkforward_settings(c.walkforward, where("walkforward"))
     for name in ("cxpb", "mutpb"):
         _validate_rates(getattr(c, name), name, where(name))
     if c.algorithm == "mu_plus_lambda":

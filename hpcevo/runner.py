@@ -101,14 +101,15 @@ def _rank0(world, step):
 
 
 def execute(prepare: Callable[[], tuple], *, source=None, comm=None, out=sys.stdout, memory=False,
-            crash: str = "abort", world: World | None = None, cli: bool = True) -> Outcome:
+            crash: str = "abort", world: World | None = None, cli: bool | str = True) -> Outcome:
     """Run the search `prepare()` describes (it returns (Config, Start); called on rank 0 only).
 
     `source`: the problem as an object (a toolbox or a factory) instead of config.problem's name; `memory`:
     keep the results in memory instead of a run folder; `crash`: "abort" ends the whole job on an unexpected
     error (the CLI, and any run over several ranks), "raise" lets it propagate (one process driven from Python);
     `cli`: messages for the command line (a quiet run still prints where its results are; a stopped run is
-    continued with `--resume`); False for `evolve` (continued with `resume=`).
+    continued with `--resume`), or the command line that continues it (a walk-forward's window); False for
+    `evolve` (continued with `resume=`).
     """
     started = time.perf_counter()
     world = world or detect_world(comm)
@@ -295,9 +296,10 @@ def _finish(config, problem, results, sink, run_dir, out, cli):
         if not run_dir:
             where = "the results so far are in memory (evolve with out=DIR keeps a checkpoint to continue from)."
         elif cli:
+            command = cli if isinstance(cli, str) else f"python -m hpcevo run --resume {run_dir}"
             where = (f"checkpoint written to {Path(run_dir) / CHECKPOINT_NAME}. Continue with:\n"
-                     f"  python -m hpcevo run --resume {run_dir}\n(on any number of ranks, e.g. under mpiexec or "
-                     f"srun). Exit status {EXIT_STOPPED}.")
+                     f"  {command}\n(on any number of ranks, e.g. under mpiexec or srun). Exit status "
+                     f"{EXIT_STOPPED}.")
         else:
             where = (f"checkpoint written to {Path(run_dir) / CHECKPOINT_NAME}; continue with "
                      f"hpcevo.evolve(<the same problem>, resume={str(run_dir)!r}).")

@@ -14,6 +14,7 @@ from hpcevo.errors import ConfigError, UserError
 DEFAULTS = {
     "problem": "trading",
     "problem_options": {},
+    "walkforward": {},
     "islands": 0,
     "population": 100,
     "generations": 100,
@@ -165,9 +166,11 @@ def test_to_toml_round_trip(tmp_path):
     config = load_config(None, {"problem": "zdt1", "islands": 5, "seed": 12345, "cxpb": 0.25, "progress": False,
                                 "problem_options": {"dimension": 12, "label": "x y", "flag": True, "scale": 0.5},
                                 "per_island": {"mutpb": [0.1, 0.2], "offspring": [10, 0, 30]},
-                                "topology": "tests.support.factories:star", "out": "runs/a b"})
+                                "topology": "tests.support.factories:star", "out": "runs/a b",
+                                "walkforward": {"train_years": 5, "windows": 3}})
     text = config.to_toml()
     assert tomllib.loads(text) == dataclasses.asdict(config)
+    assert "walkforward" not in tomllib.loads(load_config().to_toml())  # an empty table is left out
     assert load_config(write(tmp_path, text)) == config
     assert load_config(write(tmp_path, load_config().to_toml(), "defaults.toml")) == load_config()
 
@@ -504,8 +507,11 @@ def test_valid_settings_always_load(scratch, drawn):
         assert got == value, key
         if isinstance(DEFAULTS[key], float):
             assert type(got) is float
-    # The resolved configuration survives its own TOML text.
-    assert tomllib.loads(config.to_toml()) == dataclasses.asdict(config)
+    # The resolved configuration survives its own TOML text (an empty [walkforward] table is left out).
+    written = dataclasses.asdict(config)
+    if not written["walkforward"]:
+        del written["walkforward"]
+    assert tomllib.loads(config.to_toml()) == written
 
 
 JUNK_TOML = st.recursive(

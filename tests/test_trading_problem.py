@@ -397,7 +397,7 @@ def test_a_misspelt_option_names_the_real_ones():
         load_problem("trading", {"min_exposur": 0.2}, "nsga2")
     assert 'Did you mean "min_exposure" for "min_exposur"? It takes: data, objectives, folds, holdout_years, ' \
            "selection_years, cost_bps, borrow_bps, risk_free, fill, long_short, min_exposure, min_trades, " \
-           "max_height, periods_per_year, report_top." in str(err.value)
+           "max_height, periods_per_year, report_top, train_start, holdout_start, end." in str(err.value)
 
 
 @pytest.mark.slow

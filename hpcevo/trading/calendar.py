@@ -4,8 +4,10 @@ The dates come from the common calendar (the union of the instruments' dates): t
 `holdout_years` of it (calendar years counted in whole months back from the last date), the selection period the
 `selection_years` before the holdout, and the training period (from the first bar where the longest indicator
 window is defined on some instrument, up to the selection period) is cut into `folds` calendar periods of equal
-length. Each instrument takes part in the periods its history covers (at least `MIN_FOLD_BARS` bars of a fold,
-2 bars of the selection period or holdout), so a short history joins late instead of aborting the run, and no
+length. A walk-forward window gives the holdout's first date and the training's first date itself
+(`holdout_start`, `train_start`); the bars before the training start are then indicator history only. Each
+instrument takes part in the periods its history covers (at least `MIN_FOLD_BARS` bars of a fold, 2 bars of the
+selection period or holdout), so a short history joins late instead of aborting the run, and no
 instrument's training bars reach another's selection or holdout dates.
 """
 
@@ -90,23 +92,29 @@ def _bars(dates, lo, hi, first, stop, minimum):
     return (a, b) if b - a >= minimum else None
 
 
-def make_calendar(markets, returns, folds, holdout_years, selection_years):
+def make_calendar(markets, returns, folds, holdout_years, selection_years, holdout_start=None, train_start=None):
     """The Calendar of `markets` (their per-bar `returns` say which bars have a return); DataError when the
-    common history cannot hold the folds, the selection period and the holdout."""
+    common history cannot hold the folds, the selection period and the holdout.
+
+    `holdout_start` (datetime64[D]) replaces `holdout_years`; `train_start` moves the first training date later
+    (never earlier than the indicator warm-up allows)."""
     spans = [valid_span(r) for r in returns]
     end = max(m.dates[stop - 1] for m, (_, stop) in zip(markets, spans))
-    holdout_start = _years_before(end, holdout_years) + np.timedelta64(1, "D")
+    holdout_text = f"the holdout (from {holdout_start})"
+    if holdout_start is None:
+        holdout_start = _years_before(end, holdout_years) + np.timedelta64(1, "D")
+        holdout_text = f"the holdout (the last {holdout_years:g} years, from {holdout_start})"
     selection_start = _years_before(holdout_start, selection_years)
     starts = [m.dates[first + WARMUP_BARS] for m, (first, stop) in zip(markets, spans) if stop - first > WARMUP_BARS]
-    train_start = min(starts) if starts else None
+    train_start = (max(min(starts), train_start) if train_start is not None else min(starts)) if starts else None
     needed_days = folds * MIN_FOLD_BARS * 365.25 / 252
     if train_start is None or (selection_start - train_start) / np.timedelta64(1, "D") < needed_days:
         longest = max(m.n_bars for m in markets)
         have = (f"no training bars (the longest history has {longest} bars)" if train_start is None
                 else f"training dates from {train_start} to {selection_start}")
         raise DataError(
-            f"{markets[0].source}: the data end on {end}; after the {WARMUP_BARS}-bar indicator warm-up, the "
-            f"holdout (the last {holdout_years:g} years, from {holdout_start}) and the selection period "
+            f"{markets[0].source}: the data end on {end}; after the {WARMUP_BARS}-bar indicator warm-up, "
+            f"{holdout_text} and the selection period "
             f"({selection_years:g} years before it) leave {have}, too short for {folds} validation folds of at least "
             f"{MIN_FOLD_BARS} bars. Use more data, fewer folds (problem option folds) or shorter periods "
             f"(holdout_years, selection_years).")

@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import UserError
 
 __all__ = ["Market", "DataError", "load_markets", "EMBEDDED_MARKETS", "RF_RANGE", "STALE_OPEN_LIMIT",
-           "stale_open_share", "stale_opens", "check_periods_per_year"]
+           "head", "stale_open_share", "stale_opens", "check_periods_per_year"]
 
 EMBEDDED_MARKETS = ("sp500", "nasdaq")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -509,6 +509,13 @@ def _check_lengths(markets, min_bars, longest_window):
 
 def _market_label(market):
     return f"{_label(market.source)}: instrument {market.name}" if market.source else f"instrument {market.name}"
+
+
+def head(market, stop):
+    """The market's first `stop` bars as a Market of their own (the same name and source)."""
+    rf = None if market.rf is None else market.rf[:stop]
+    return Market(market.name, market.dates[:stop], market.open[:stop], market.high[:stop], market.low[:stop],
+                  market.close[:stop], market.volume[:stop], market.source, rf)
 
 
 def stale_open_share(market, start=0, stop=None):

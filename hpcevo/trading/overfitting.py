@@ -242,8 +242,12 @@ def _annual_sharpe(x, periods_per_year):
 
 
 def _stationary_block(x):
-    """Politis-White optimal mean block length ('stationary' column of arch's optimal_block_length), >= 1."""
-    return max(1.0, float(np.max(optimal_block_length(x)["stationary"].to_numpy())))
+    """Politis-White optimal mean block length ('stationary' column of arch's optimal_block_length), >= 1 (1 for
+    a constant series, where arch divides 0 by 0: a rule never in the market over a period)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lengths = optimal_block_length(x)["stationary"].to_numpy()
+    lengths = lengths[np.isfinite(lengths)]
+    return max(1.0, float(np.max(lengths))) if lengths.size else 1.0
 
 
 _DRAW_CELLS = 1_000_000  # resampled values held at once by _bootstrap_sharpes (8 MB per column)

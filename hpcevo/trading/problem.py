@@ -20,7 +20,7 @@ from ..nondominated import sel_nsga2
 from ..problems.common import creator_class
 from .backtest import FILLS, _layout, bar_returns
 from .calendar import Calendar, make_calendar
-from .data import DataError, check_periods_per_year, load_markets, stale_opens
+from .data import DataError, check_periods_per_year, head, load_markets, stale_opens
 from .language import WINDOWS, get_pset, to_expression
 from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, fold_stats, parse_objectives
 from .strategy import HEIGHT_LIMIT, IndicatorCache, compile_signal, register_strategy_operators
@@ -111,11 +111,15 @@ def _integer(name, value, low):
 
 def trading(data="sp500", objectives=DEFAULT_OBJECTIVES, folds=4, holdout_years=4.0, selection_years=2.0,
             cost_bps=10.0, borrow_bps=0.0, risk_free=0.0, fill="close", long_short=False, min_exposure=0.1,
-            min_trades=1.0, max_height=HEIGHT_LIMIT, periods_per_year=252, report_top=10):
+            min_trades=1.0, max_height=HEIGHT_LIMIT, periods_per_year=252, report_top=10, train_start="",
+            holdout_start="", end=""):
     """The trading toolbox: strategies for the instruments in `data` (embedded name or CSV/Parquet path).
 
     `risk_free` is an annual rate (0.02 = 2%) or "column" (the data's `rf` column); it is earned while flat and
-    subtracted in Sharpe and Sortino. `borrow_bps` is an annual fee on shorts.
+    subtracted in Sharpe and Sortino. `borrow_bps` is an annual fee on shorts. `end` (an ISO date) drops every
+    bar after it before anything is computed; `holdout_start` (the holdout's first date) replaces holdout_years;
+    `train_start` is the first date of the training folds (earlier bars are indicator history only). A
+    walk-forward window sets all three.
     """
     names = parse_objectives(objectives)
     _integer("folds", folds, 1)
@@ -131,14 +135,11 @@ def trading(data="sp500", objectives=DEFAULT_OBJECTIVES, folds=4, holdout_years=
         raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {fill!r}")
     if risk_free != "column":
         _number("risk_free", risk_free, low=-0.05, high=1.0)
+    dates = {key: _date(key, value) for key, value in (("train_start", train_start),
+                                                       ("holdout_start", holdout_start), ("end", end))}
     markets = load_markets(data, min_bars=3, longest_window=max(WINDOWS))  # short histories join late (calendar)
-    notes, stale = [], [m for m in markets if stale_opens(m)]
-    if stale:
-        if fill == "next_open":
-            raise DataError(f"{stale[0].source}: {stale_opens(stale[0])}; fill = \"next_open\" would really fill at "
-                            f"the close there. Use fill = \"close\" (the default) or data with real opening prices.")
-        notes.append(f"{'; '.join(stale_opens(m) for m in stale)}: `open` is left out of the strategy language, so "
-                     f"no rule can fit that artefact.")
+    if dates["end"] is not None:
+        markets = _until(markets, dates["end"])
     if risk_free == "column":
         missing = [m.name for m in markets if m.rf is None]
         if missing:
@@ -148,8 +149,21 @@ def trading(data="sp500", objectives=DEFAULT_OBJECTIVES, folds=4, holdout_years=
     else:
         rf = [np.full(m.n_bars, risk_free / periods_per_year) if risk_free else None for m in markets]
     returns = [bar_returns(m.open, m.close, fill) for m in markets]
-    calendar = make_calendar(markets, returns, folds, holdout_years, selection_years)
+    calendar = make_calendar(markets, returns, folds, holdout_years, selection_years, dates["holdout_start"],
+                             dates["train_start"])
+    if calendar.holdout_start > calendar.end:
+        raise DataError(f"{markets[0].source}: holdout_start = {calendar.holdout_start} is after the data's last "
+                        f"date with a return, {calendar.end}. Give an earlier date, or data that reach past it.")
     check_periods_per_year(markets, periods_per_year)
+    # whether the opens look real is judged before the holdout: what the search may use must not depend on it
+    seen = [head(m, int(np.searchsorted(m.dates, calendar.holdout_start))) for m in markets]
+    notes, stale = [], [m for m in seen if stale_opens(m)]
+    if stale:
+        if fill == "next_open":
+            raise DataError(f"{stale[0].source}: {stale_opens(stale[0])}; fill = \"next_open\" would really fill at "
+                            f"the close there. Use fill = \"close\" (the default) or data with real opening prices.")
+        notes.append(f"{'; '.join(stale_opens(m) for m in stale)}: `open` is left out of the strategy language, so "
+                     f"no rule can fit that artefact.")
     ctx = TradingContext(markets, returns, calendar, float(cost_bps), float(borrow_bps), rf, periods_per_year,
                          bool(long_short), fill, names, float(min_exposure), float(min_trades), notes)
     ctx.report_top = report_top
@@ -176,6 +190,28 @@ def trading(data="sp500", objectives=DEFAULT_OBJECTIVES, folds=4, holdout_years=
     tb.context = ctx
     tb.objective_names = names
     return tb
+
+
+def _date(name, value):
+    """An ISO date option as datetime64[D]; "" is None (not set)."""
+    if value == "":
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return np.datetime64(value, "D")
+    except ValueError:
+        raise ValueError(f"{name} must be a date like 2015-01-02 (or \"\" for none), got {value!r}") from None
+
+
+def _until(markets, end):
+    """Each market without its bars after `end`; DataError when one keeps fewer than 3."""
+    kept = [head(m, int(np.searchsorted(m.dates, end, side="right"))) for m in markets]
+    short = [m for m in kept if m.n_bars < 3]
+    if short:
+        raise DataError(f"{markets[0].source}: end = {end} leaves instrument {short[0].name!r} {short[0].n_bars} "
+                        f"bar(s) (its data start on {markets[0].dates[0]}). Give a later end date.")
+    return kept
 
 
 def evaluate_strategy(tree, ctx):

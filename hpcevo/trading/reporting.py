@@ -56,16 +56,19 @@ class Candidate:
 
 
 def candidates(ctx, hall_of_fame, populations=()):
-    """Distinct signals of the hall of fame, then of the final populations (scored ones), each by its smallest
-    tree (ties: the first expression in sort order), in that order of first appearance."""
+    """Distinct signals (before the holdout) of the hall of fame, then of the final populations (scored ones),
+    each by its smallest tree (ties: the first expression in sort order), in that order of first appearance."""
     from .problem import signal_key
 
     found = {}
+    # behaviour before the holdout: which trees count as one candidate, and so which tree shows it, must not
+    # depend on the holdout's prices
+    seen = [int(np.searchsorted(m.dates, ctx.calendar.holdout_start)) for m in ctx.markets]
     for ind in [*hall_of_fame, *(ind for pop in populations for ind in pop)]:
         if getattr(ind, "_hpcevo_penalized", False) or not ind.fitness.valid:
             continue
         signals = ctx.signals(ind)
-        key = signal_key(signals)
+        key = signal_key([s[:stop] for s, stop in zip(signals, seen)])
         expression = to_expression(ind)
         have = found.get(key)
         if have is None or (len(ind), expression) < (len(have.tree), have.expression):
