@@ -123,7 +123,8 @@ def build_parser():
                                       "Takes every `run` flag; the windows' settings are also the [walkforward] "
                                       "table of the TOML config.")
     _run_arguments(walk, resume="continue the walk-forward in WF_DIR: finished windows are kept, stopped ones "
-                                "resume from their checkpoints")
+                                "resume from their checkpoints; auto: resume --out's walk-forward if it has begun, "
+                                "else start it")
     for flag, key, kind, text in _WALK_FLAGS:
         walk.add_argument(flag, dest=f"walkforward.{key}", type=kind, metavar=key.split("_")[0].upper(), help=text)
     sub.add_parser("problems", help="list the built-in problems")
@@ -153,7 +154,7 @@ def _run_arguments(parser, resume=None):
     parser.add_argument("--data", help="market data for the trading problem: sp500 | nasdaq | sp500+nasdaq | a CSV "
                                        "or Parquet file (same as -O data=...)")
     if resume:
-        parser.add_argument("--resume", metavar="WF_DIR", help=resume)
+        parser.add_argument("--resume", metavar="WF_DIR|auto", help=resume)
     else:
         parser.add_argument("--resume", metavar="RUN_DIR|auto",
                             help="continue the run in RUN_DIR from its checkpoint; auto: resume --out's run if it "

@@ -216,7 +216,7 @@ def test_stopped_and_resumed_on_other_ranks_matches(tmp_path, market, serial):
     assert "walk-forward stopped with 0 of 3 windows complete" in run.stderr
     assert f"python -m hpcevo walkforward --resume {wf}" in run.stderr
     assert not (wf / "walkforward.csv").exists()
-    resumed = hpcevo(["walkforward", "--resume", wf, "--quiet"], timeout=180)
+    resumed = hpcevo(["walkforward", "--resume", "auto", "--out", wf, "--quiet"], timeout=180)  # as run.sh does
     assert resumed.returncode == 0, resumed.stderr
     for name in OUTPUTS:
         assert (wf / name).read_bytes() == (out / name).read_bytes(), name
@@ -278,3 +278,35 @@ def test_user_errors(tmp_path, market, args, message):
     import re
 
     assert re.search(message, run.stderr), run.stderr
+
+
+# -- skill or luck: the procedure judged on markets whose answer is known -----------------------------------
+
+SKILL = ["--islands", 2, "--population", 50, "--generations", 12, "--migration-interval", 4, "--migrants", 2,
+         "-O", "selection_years=1", "-O", "report_top=3", "--train-years", 4, "--test-years", 1, "--quiet"]
+
+
+def judged(tmp_path, close, seed):
+    data = write_ohlcv(tmp_path / "market.csv", close, seed)
+    run = hpcevo(["walkforward", *SKILL, "--data", data, "--seed", seed + 1, "--out", tmp_path / "wf"], timeout=240)
+    assert run.returncode == 0, run.stderr
+    wf = json.loads((tmp_path / "wf" / "summary.json").read_text())["walkforward"]
+    assert wf["windows"] == 4, wf  # 4 years of test: the first usable date is 200 bars in
+    return wf, json.dumps({k: v for k, v in wf.items() if k != "markets"}, indent=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_planted_edge_makes_a_procedure_with_skill(tmp_path, seed):
+    wf, shown = judged(tmp_path, planted_closes(2500, seed, edge=0.003), seed)
+    assert wf["oos_sharpe"] > wf["buy_and_hold_sharpe"] + 1.0, shown
+    assert wf["sharpe_diff_ci_low"] > 0 and wf["spa_pvalue"] < 0.05 and wf["significant"], shown
+    assert wf["verdict"].startswith("evidence that the procedure has skill"), shown
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_random_walk_gives_a_procedure_without_skill(tmp_path, seed):
+    wf, shown = judged(tmp_path, random_walk_closes(2500, seed + 100), seed)
+    assert not wf["significant"], shown  # significant: the difference's interval above 0 and SPA p < 0.05
+    assert wf["verdict"].startswith("no evidence that the procedure beats buy-and-hold"), shown

@@ -124,6 +124,11 @@ def _complete(folder):
 def _prepare(config_path, overrides, resume):
     """Rank 0: (Config, WalkForward, windows, folder); the folder is created (new) or checked (resumed)."""
     overrides = dict(overrides or {})
+    if resume == "auto":  # the SLURM script's way: resume --out's walk-forward if it has begun, else start it
+        out = overrides.get("out") or load_config(config_path, overrides).out
+        if not out:
+            raise ConfigError("--resume auto needs the walk-forward folder: give --out WF_DIR too.")
+        resume = out if (Path(out) / CONFIG_NAME).exists() else None
     if resume:
         wf_dir = Path(resume)
         saved_path = wf_dir / CONFIG_NAME

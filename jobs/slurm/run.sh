@@ -42,6 +42,7 @@ RANKS_PER_ISLAND="${RANKS_PER_ISLAND:-1}"   # 1 leader + evaluators per island g
 # A file sourced first, for what your site needs: `module load ...`, `conda activate ...`, `source env/bin/activate`
 SITE_SETUP="${SITE_SETUP:-}"
 VENV="${VENV-$PWD/.venv}"                   # python environment with hpcevo; empty: the python on PATH (SITE_SETUP)
+COMMAND="${COMMAND:-run}"                   # run | walkforward (the windows side by side; resumed the same way)
 HPCEVO_ARGS="${HPCEVO_ARGS:-}"              # extra flags, e.g. "--generations 500 --seed 7 --checkpoint-every 5"
 MAX_RESTARTS="${MAX_RESTARTS:-10}"          # requeue a stopped job at most this many times
 if [ -n "${SLURM_JOB_ID:-}" ]; then
@@ -78,6 +79,10 @@ if ! python -c "import hpcevo" 2>/dev/null; then
     echo "run.sh: the python on PATH ($(command -v python || echo none)) cannot import hpcevo: set VENV to the environment where it is installed, or SITE_SETUP to a file that activates it" >&2
     exit 2
 fi
+case "$COMMAND" in
+    run|walkforward) ;;
+    *) echo "run.sh: COMMAND=$COMMAND: use run or walkforward" >&2; exit 2 ;;
+esac
 case "$LAUNCHER" in
     srun|mpiexec|mpirun) ;;
     *) echo "run.sh: LAUNCHER=$LAUNCHER: use srun, mpiexec or mpirun" >&2; exit 2 ;;
@@ -113,7 +118,7 @@ else
     clean_stale_shm
 fi
 
-args=(run --out "$RUN_DIR" --resume auto --ranks-per-island "$RANKS_PER_ISLAND")
+args=("$COMMAND" --out "$RUN_DIR" --resume auto --ranks-per-island "$RANKS_PER_ISLAND")
 [ -n "$CONFIG" ] && args+=(--config "$CONFIG")
 # shellcheck disable=SC2206  # HPCEVO_ARGS is split on spaces on purpose (the script's own arguments are not)
 [ -n "$HPCEVO_ARGS" ] && args+=($HPCEVO_ARGS)
