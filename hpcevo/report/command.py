@@ -114,6 +114,10 @@ def _tearsheets(run, strategies, figure_dir, notes):
 def report_command(args, out=None, err=None):
     """Write the figures and print the summary; returns 0 (ReportError for a folder that cannot be read)."""
     out, err = out or sys.stdout, err or sys.stderr
+    from .walkforward_page import is_walkforward, walkforward_report
+
+    if is_walkforward(args.run_dir):  # a folder `hpcevo walkforward` wrote: its own page
+        return walkforward_report(args, out, err)
     run = load_run(args.run_dir)
     notes = list(run.notes)
     if args.data is not None:
