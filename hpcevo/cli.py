@@ -128,9 +128,12 @@ def build_parser():
     for flag, key, kind, text in _WALK_FLAGS:
         walk.add_argument(flag, dest=f"walkforward.{key}", type=kind, metavar=key.split("_")[0].upper(), help=text)
     sub.add_parser("problems", help="list the built-in problems")
-    backtest = sub.add_parser("backtest", help="backtest one strategy expression and print its metrics as JSON",
+    backtest = sub.add_parser("backtest", help="backtest one strategy expression, or re-score a finished run's "
+                                                "reported strategies (--run RUN_DIR), and print the metrics as JSON",
                               description="Re-run a strategy expression (as printed in strategies.csv) on market "
-                                          "data and print one JSON object of metrics, with buy-and-hold beside it.")
+                                          "data and print its metrics as JSON, with buy-and-hold beside them; with "
+                                          "--run RUN_DIR, re-score that run's reported strategies with its own "
+                                          "settings, on its data or on --data.")
     from .trading.backtest_cli import add_arguments
 
     add_arguments(backtest)
