@@ -251,3 +251,34 @@ def test_many_runs_in_one_process_free_what_they_make(mpi_tmp_path):
                      "progress": False, "seed": i, "migration": ("neighbour", "async")[i % 2],
                      "problem_options": {"length": 8}}
         assert run(None, overrides, out=io.StringIO()) == 0
+
+
+def test_walkforward_windows_side_by_side_match_the_serial_walkforward(mpi_tmp_path):
+    """hpcevo walkforward in this job: 4 ranks as 2 slots of 2 (2 islands a window), then the same walk-forward on
+    rank 0 alone (MPI.COMM_SELF): byte-identical walkforward.csv and stitched returns."""
+    from mpi4py import MPI
+
+    from hpcevo.walkforward.driver import walkforward
+    from tests.support.markets import random_walk_closes, write_ohlcv
+
+    comm = _comm()
+    data = mpi_tmp_path / "market.csv"
+    if comm.rank == 0:
+        write_ohlcv(data, random_walk_closes(1700, 4), 4)
+    comm.Barrier()
+    overrides = {"islands": 2, "population": 12, "generations": 2, "migration_interval": 1, "migrants": 2,
+                 "progress": False, "problem_options": {"data": str(data), "folds": 2, "selection_years": 1},
+                 "walkforward": {"train_years": 3, "test_years": 1}}
+    quiet = io.StringIO()
+    assert walkforward(None, {**overrides, "out": str(mpi_tmp_path / "mpi")}, out=quiet) == 0
+    comm.Barrier()
+    if comm.rank == 0:
+        assert walkforward(None, {**overrides, "out": str(mpi_tmp_path / "serial")}, comm=MPI.COMM_SELF,
+                           out=quiet) == 0
+        for name in ("walkforward.csv", "walkforward_returns.csv"):
+            assert (mpi_tmp_path / "mpi" / name).read_bytes() == (mpi_tmp_path / "serial" / name).read_bytes()
+        import json
+
+        summary = json.loads((mpi_tmp_path / "mpi" / "summary.json").read_text())
+        assert (summary["ranks"], summary["parallel"], summary["ranks_per_window"]) == (4, 2, 2)
+    comm.Barrier()

@@ -310,3 +310,30 @@ def test_a_random_walk_gives_a_procedure_without_skill(tmp_path, seed):
     wf, shown = judged(tmp_path, random_walk_closes(2500, seed + 100), seed)
     assert not wf["significant"], shown  # significant: the difference's interval above 0 and SPA p < 0.05
     assert wf["verdict"].startswith("no evidence that the procedure beats buy-and-hold"), shown
+
+
+@pytest.mark.slow
+def test_killed_outright_and_resumed_on_two_ranks_matches(tmp_path, market, serial):
+    """kill -9 of the whole walk-forward once window 2 has a checkpoint; resumed under mpiexec -n 2: the serial
+    run's files (window 1 kept, window 2 from its checkpoint or restarted, window 3 new)."""
+    import os
+    import signal
+    import time
+
+    from conftest import launch
+
+    out, _ = serial
+    wf = tmp_path / "wf"
+    args = ["walkforward", *TINY, "--data", market, "--checkpoint-every", 1]
+    proc = launch(args, None, wf)
+    deadline = time.monotonic() + 120
+    while not (wf / "window-02" / "checkpoint.pkl").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1] if proc.poll() else "timeout"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL and not (wf / "walkforward.csv").exists()
+    resumed = hpcevo(["walkforward", "--resume", wf, "--quiet"], ranks=2, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    for name in OUTPUTS:
+        assert (wf / name).read_bytes() == (out / name).read_bytes(), name
