@@ -111,14 +111,19 @@ def window_table(html):
     return table
 
 
-def test_columns_match_what_the_walkforward_writes():
-    """The report reads walkforward.csv without importing the trading problem: its copy of the layout must be
-    record.py's."""
-    from hpcevo.walkforward import record
+def test_the_report_reads_the_walkforward_without_the_trading_problem():
+    """The report reads walkforward.csv with the layout record.py writes, from hpcevo.walkforward.files, which
+    imports nothing of the trading problem (a report reads a copied folder's text files only)."""
+    import subprocess
+    import sys
 
-    assert walkforward_page.COLUMNS == tuple(record.COLUMNS)
-    assert walkforward_page.RETURN_COLUMNS == tuple(record.RETURN_COLUMNS)
-    assert walkforward_page.SEPARATOR == record.SEPARATOR
+    from hpcevo.walkforward import files, record
+
+    assert walkforward_page.COLUMNS is files.COLUMNS and record.COLUMNS is files.COLUMNS
+    code = ("import sys, hpcevo.report.walkforward_page; "
+            "print(sorted(m for m in sys.modules if m.startswith(('hpcevo.trading', 'hpcevo.runner'))))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
 
 
 @pytest.mark.slow

@@ -15,19 +15,12 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ..walkforward.files import COLUMNS, RETURN_COLUMNS
 from .readers import ReportError, _fix, read_csv, read_json, to_int, to_text
 
 __all__ = ["WalkForward", "is_walkforward", "load_walkforward", "walkforward_report", "FIGURE", "COLUMNS",
            "RETURN_COLUMNS"]
 
-# hpcevo.walkforward.record's COLUMNS, RETURN_COLUMNS and SEPARATOR (not imported: that module loads the trading
-# problem, and a report reads text files only; a test keeps the two in step)
-COLUMNS = ("window", "train_start", "train_end", "selection_start", "selection_end", "test_start", "test_end",
-           "expressions", "test_sharpe", "test_total_return", "test_cagr", "test_max_drawdown", "test_exposure",
-           "test_trades", "test_information_ratio", "test_bars", "bh_sharpe", "bh_total_return", "bh_cagr",
-           "bh_max_drawdown")
-RETURN_COLUMNS = ("date", "window", "WF", "BH", "RF")
-SEPARATOR = " ; "
 FIGURE = "walkforward_equity.png"
 _DATES = ("train_start", "train_end", "selection_start", "selection_end", "test_start", "test_end")
 _WINDOW = re.compile(r"window-\d+")

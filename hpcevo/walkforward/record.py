@@ -16,17 +16,11 @@ import numpy as np
 from ..output import atomic_write, csv_text
 from ..rng import statistics_seed
 from .driver import window_config
+from .files import BH_METRICS, COLUMNS, RETURN_COLUMNS, SEPARATOR, TEST_METRICS
 
 __all__ = ["write_walkforward", "COLUMNS", "RETURN_COLUMNS", "read_picks"]
 
 BOOTSTRAP_REPS = 1000
-TEST_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown", "exposure", "trades", "information_ratio", "bars")
-BH_METRICS = ("sharpe", "total_return", "cagr", "max_drawdown")
-COLUMNS = (["window", "train_start", "train_end", "selection_start", "selection_end", "test_start", "test_end",
-            "expressions"] + [f"test_{k}" for k in TEST_METRICS] + [f"bh_{k}" for k in BH_METRICS])
-RETURN_COLUMNS = ["date", "window", "WF", "BH", "RF"]
-SEPARATOR = " ; "  # between the expressions of one window's picks in walkforward.csv
-
 
 def read_picks(folder, top):
     """The expressions of S1..S{top} of a window's strategies.csv (its selection ranking), best first."""
