@@ -40,6 +40,17 @@ def _require_matplotlib():
         raise ReportError("hpcevo report needs matplotlib: pip install 'hpcevo[plot]'") from None
 
 
+def figure_folder(args, folder):
+    """The folder the figures and report.html go to (--out, else FOLDER/report), created; ReportError if not."""
+    figure_dir = Path(args.out) if args.out else Path(folder) / "report"
+    try:
+        figure_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot create the figure folder {figure_dir} ({exc.strerror}); choose another with "
+                          f"--out FIGDIR.") from None
+    return figure_dir
+
+
 def _migration_marks(run, notes):
     """Generations after which migrations happened (for fitness.png); a note when the epochs do not add up."""
     summary = run.summary or {}
@@ -132,12 +143,7 @@ def report_command(args, out=None, err=None):
     _require_matplotlib()
     from . import figures
 
-    figure_dir = Path(args.out) if args.out else run.path / "report"
-    try:
-        figure_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportError(f"cannot create the figure folder {figure_dir} ({exc.strerror}); choose another with "
-                          f"--out FIGDIR.") from None
+    figure_dir = figure_folder(args, run.path)
     written = [figures.fitness_figure(run, _migration_marks(run, notes), figure_dir / "fitness.png")]
     if run.migrations is not None:
         written.append(figures.migrations_figure(run, figure_dir / "migrations.png"))

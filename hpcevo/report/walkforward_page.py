@@ -297,19 +297,14 @@ def walkforward_lines(wf, figures, figure_dir, page):
 def walkforward_report(args, out, err):
     """`hpcevo report WF_DIR`: the figure, report.html and the summary; returns 0 (ReportError when the folder
     cannot be read)."""
-    from .command import _require_matplotlib
+    from .command import _require_matplotlib, figure_folder
 
     wf = load_walkforward(args.run_dir)
     notes = list(wf.notes)
     if args.data is not None:
         notes.append("--data is not used for a walk-forward folder: its curves come from walkforward_returns.csv.")
     _require_matplotlib()
-    figure_dir = Path(args.out) if args.out else wf.path / "report"
-    try:
-        figure_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ReportError(f"cannot create the figure folder {figure_dir} ({exc.strerror}); choose another with "
-                          f"--out FIGDIR.") from None
+    figure_dir = figure_folder(args, wf.path)
     figures = [walkforward_figure(wf, figure_dir / FIGURE)] if wf.dates is not None else []
     page = write_walkforward_page(wf, figure_dir / "report.html", figures[0] if figures else None, notes)
     try:
