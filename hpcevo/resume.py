@@ -13,7 +13,7 @@ from .checkpoint import CheckpointError, checkpoint_path, read_header
 from .config import RESUME_MAY_CHANGE, load_config
 from .errors import ConfigError
 
-__all__ = ["Start", "plan_run"]
+__all__ = ["Start", "plan_run", "setting_differences"]
 
 # a run that died before its first checkpoint leaves only these in its folder; --resume auto starts it afresh
 STARTUP_FILES = ("config.toml",)
@@ -69,16 +69,23 @@ def plan_run(config_path, overrides, resume=None, override_kind="flag"):
                          written_by=str(header.get("hpcevo", "")))
 
 
-def _check_compatible(config, saved, path, header):
+def setting_differences(config, saved, may_change, origin, same=lambda key, now, was: now == was):
+    """'key = now (origin: was)' for each saved setting that `config` changes, but those in `may_change` and
+    those `same(key, now, was)` accepts."""
     differences = []
     for key, was in saved.items():
-        if key in RESUME_MAY_CHANGE or not hasattr(config, key):
+        if key in may_change or not hasattr(config, key):
             continue
         now = getattr(config, key)
-        if (key, now) in (("islands", 0), ("algorithm", "auto")):  # "choose" accepts the checkpoint's choice
-            continue
-        if now != was:
-            differences.append(f"{key} = {now!r} (checkpoint: {was!r})")
+        if not same(key, now, was):
+            differences.append(f"{key} = {now!r} ({origin}: {was!r})")
+    return differences
+
+
+def _check_compatible(config, saved, path, header):
+    # "choose" (islands = 0, algorithm = "auto") accepts the checkpoint's choice
+    differences = setting_differences(config, saved, RESUME_MAY_CHANGE, "checkpoint", lambda key, now, was: (
+        (key, now) in (("islands", 0), ("algorithm", "auto")) or now == was))
     if differences:
         raise ConfigError(f"cannot resume from {path}: {'; '.join(differences)}. These settings change the "
                           f"results, so a resumed run must keep the checkpoint's values: remove them from the flags "

@@ -19,7 +19,7 @@ from .backtest import valid_span
 from .data import DataError
 from .language import WINDOWS
 
-__all__ = ["Calendar", "MarketPeriods", "make_calendar", "MIN_FOLD_BARS", "WARMUP_BARS"]
+__all__ = ["Calendar", "MarketPeriods", "make_calendar", "usable_dates", "MIN_FOLD_BARS", "WARMUP_BARS"]
 
 MIN_FOLD_BARS = 63  # an instrument joins a fold only with at least a quarter of daily bars in it
 WARMUP_BARS = max(WINDOWS)  # bars before an instrument's training starts: its longest indicator window fills
@@ -92,6 +92,14 @@ def _bars(dates, lo, hi, first, stop, minimum):
     return (a, b) if b - a >= minimum else None
 
 
+def usable_dates(markets, spans):
+    """(the first date any instrument can train on, its longest indicator window filled, or None; the last date
+    with a return) of `markets` with their valid_span `spans`."""
+    starts = [m.dates[first + WARMUP_BARS] for m, (first, stop) in zip(markets, spans) if stop - first > WARMUP_BARS]
+    end = max(m.dates[stop - 1] for m, (_, stop) in zip(markets, spans))
+    return (min(starts) if starts else None), end
+
+
 def make_calendar(markets, returns, folds, holdout_years, selection_years, holdout_start=None, train_start=None):
     """The Calendar of `markets` (their per-bar `returns` say which bars have a return); DataError when the
     common history cannot hold the folds, the selection period and the holdout.
@@ -99,14 +107,13 @@ def make_calendar(markets, returns, folds, holdout_years, selection_years, holdo
     `holdout_start` (datetime64[D]) replaces `holdout_years`; `train_start` moves the first training date later
     (never earlier than the indicator warm-up allows)."""
     spans = [valid_span(r) for r in returns]
-    end = max(m.dates[stop - 1] for m, (_, stop) in zip(markets, spans))
+    first, end = usable_dates(markets, spans)
     holdout_text = f"the holdout (from {holdout_start})"
     if holdout_start is None:
         holdout_start = _years_before(end, holdout_years) + np.timedelta64(1, "D")
         holdout_text = f"the holdout (the last {holdout_years:g} years, from {holdout_start})"
     selection_start = _years_before(holdout_start, selection_years)
-    starts = [m.dates[first + WARMUP_BARS] for m, (first, stop) in zip(markets, spans) if stop - first > WARMUP_BARS]
-    train_start = (max(min(starts), train_start) if train_start is not None else min(starts)) if starts else None
+    train_start = (max(first, train_start) if train_start is not None else first) if first is not None else None
     needed_days = folds * MIN_FOLD_BARS * 365.25 / 252
     if train_start is None or (selection_start - train_start) / np.timedelta64(1, "D") < needed_days:
         longest = max(m.n_bars for m in markets)

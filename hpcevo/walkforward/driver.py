@@ -21,7 +21,7 @@ from ..comm import detect_world
 from ..config import load_config
 from ..errors import ConfigError, UserError
 from ..output import atomic_write, make_run_dir
-from ..resume import plan_run
+from ..resume import plan_run, setting_differences
 from ..runner import _rank0, execute
 from ..stopping import EXIT_STOPPED
 from .settings import walkforward_settings
@@ -173,16 +173,14 @@ def _prepare(config_path, overrides, resume):
     return config, settings, windows, str(wf_dir)
 
 
+def _same(key, now, was):
+    if key == "walkforward":  # how many windows run at once does not change their results
+        now, was = ({k: v for k, v in d.items() if k != "parallel"} for d in (now, was))
+    return now == was
+
+
 def _check_resume(config, saved, path):
-    differences = []
-    for key, was in saved.items():
-        if key in RESUME_MAY_CHANGE or not hasattr(config, key):
-            continue
-        now = getattr(config, key)
-        if key == "walkforward":
-            now, was = ({k: v for k, v in d.items() if k != "parallel"} for d in (now, was))
-        if now != was:
-            differences.append(f"{key} = {now!r} (walk-forward: {was!r})")
+    differences = setting_differences(config, saved, RESUME_MAY_CHANGE, "walk-forward", _same)
     if differences:
         raise ConfigError(f"cannot resume the walk-forward of {path}: {'; '.join(differences)}. These settings "
                           f"change the windows' results; remove them from the flags or config file, or start a new "
@@ -194,7 +192,7 @@ def _plan(config, settings):
     import numpy as np
 
     from ..trading.backtest import bar_returns, valid_span
-    from ..trading.calendar import WARMUP_BARS
+    from ..trading.calendar import WARMUP_BARS, usable_dates
     from ..trading.data import load_markets
     from ..trading.language import WINDOWS
 
@@ -203,12 +201,11 @@ def _plan(config, settings):
     fill = options.get("fill", "close")
     spans = [valid_span(bar_returns(m.open, m.close, fill if fill in ("close", "next_open") else "close"))
              for m in markets]
-    firsts = [m.dates[first + WARMUP_BARS] for m, (first, stop) in zip(markets, spans) if stop - first > WARMUP_BARS]
-    if not firsts:
+    first, end = usable_dates(markets, spans)
+    if first is None:
         raise ConfigError(f"{markets[0].source}: no instrument has more than the {WARMUP_BARS} bars of indicator "
                           f"warm-up; walk-forward windows need years of data.")
-    end = max(m.dates[stop - 1] for m, (_, stop) in zip(markets, spans))
-    return plan_windows(min(firsts), np.datetime64(end, "D"), settings.train_years, settings.test_years,
+    return plan_windows(first, np.datetime64(end, "D"), settings.train_years, settings.test_years,
                         settings.windows, markets[0].source)
 
 
