@@ -266,5 +266,9 @@ def _versions():
     import mpi4py
     from mpi4py import MPI
 
-    return {"hpcevo": __version__, "deap": version("deap"), "mpi4py": mpi4py.__version__,
-            "mpi": MPI.Get_library_version().splitlines()[0].strip(), "python": sys.version.split()[0]}
+    out = {"hpcevo": __version__, "deap": version("deap"), "mpi4py": mpi4py.__version__,
+           "mpi": MPI.Get_library_version().splitlines()[0].strip(), "python": sys.version.split()[0]}
+    kernels = sys.modules.get("hpcevo.trading.kernels")  # loaded by the trading problem only
+    if kernels is not None:
+        out["kernels"] = f"numba {version('numba')}" if kernels.AVAILABLE else f"NumPy ({kernels.why_unavailable})"
+    return out

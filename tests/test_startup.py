@@ -11,7 +11,7 @@ from conftest import MPIEXEC, ROOT
 from hpcevo.rundir import startup_summary
 from hpcevo.runner import startup_seconds
 
-HEAVY = ("pandas", "scipy", "pyarrow", "matplotlib", "hpcevo.trading.language", "hpcevo.trading.data")
+HEAVY = ("pandas", "scipy", "pyarrow", "matplotlib", "numba", "hpcevo.trading.language", "hpcevo.trading.data")
 
 # Every rank runs the CLI, then says which heavy modules it had imported by the end of the run.
 WRAPPER = '''

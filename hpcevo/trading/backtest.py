@@ -101,8 +101,10 @@ class _Layout:
     """Where the folds' bars lie once laid end to end (cached per series length and folds)."""
 
     __slots__ = (
+        "bars",
         "contiguous",
         "firsts",
+        "float_lengths",
         "hi",
         "int_lengths",
         "k",
@@ -139,6 +141,8 @@ class _Layout:
         self.lasts = ends - 1
         self.lengths = lengths
         self.int_lengths = lengths.tolist()
+        self.float_lengths = lengths.astype(np.float64)
+        self.bars = float(self.float_lengths.sum())
         self.slices = [slice(int(a), int(b)) for a, b in zip(firsts, ends)]
         self.contiguous = all(pairs[i][1] == pairs[i + 1][0] for i in range(self.k - 1))
         self.lo, self.hi = pairs[0][0], pairs[-1][1]

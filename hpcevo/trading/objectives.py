@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from . import kernels
 from .backtest import _ADD_AT, _evaluate, _take, fold_ratios
 from .metrics import period_stats
 
@@ -57,13 +58,27 @@ def parse_objectives(spec):
 def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
     """({name: per-fold array} for `names`, "exposure" and "trades"; bars in total; bars in the market in total).
 
-    Sums-only objectives go through segmented reductions over all folds at once; Sharpe, drawdown, Calmar and win
+    Sharpe, information ratio, exposure and turnover without risk-free or borrow terms (the default objectives)
+    go through one compiled pass (`kernels.fold_metrics`, when numba is installed; the same floats). Otherwise
+    sums-only objectives go through segmented reductions over all folds at once; Sharpe, drawdown, Calmar and win
     rate through the backtest kernel (`backtest._evaluate`), or, with risk-free or borrow terms in the returns,
     fold by fold through `metrics.period_stats`; all agree with the per-bar references (tests).
     """
     p, r = _take(signal, returns, lay)
     firsts = lay.firsts
-    n = lay.lengths.astype(np.float64)
+    n = lay.float_lengths
+    if kernels.AVAILABLE and rf is None and not borrow and kernels.FOLD_NAMES.issuperset(names):
+        rows, status = kernels.fold_metrics(p, r, firsts, c, math.sqrt(periods_per_year))
+        if status == kernels.OK:  # else (cancelling sums, NaN or inf) the NumPy code below decides
+            held = rows[2]
+            out = {"exposure": held / n, "trades": rows[3]}
+            if "sharpe" in names:
+                out["sharpe"] = rows[0]
+            if "information_ratio" in names:
+                out["information_ratio"] = rows[1]
+            if "turnover" in names:
+                out["turnover"] = rows[4] * periods_per_year / n
+            return out, lay.bars, sum(held.tolist())  # whole numbers: exact in any order
     before = np.empty_like(p)
     before[0] = 0.0
     before[1:] = p[:-1]
@@ -136,7 +151,7 @@ def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
                                      cost_bps=c * 10_000.0))
         for key in slow:
             out[key] = np.array([row[key] for row in rows], dtype=np.float64)
-    return out, float(n.sum()), float(exposure.sum())
+    return out, lay.bars, float(exposure.sum())
 
 
 def _ratio(x, lay, s1, root):

@@ -68,7 +68,7 @@ def candidates(ctx, hall_of_fame, populations=()):
         if getattr(ind, "_hpcevo_penalized", False) or not ind.fitness.valid:
             continue
         signals = ctx.signals(ind)
-        key = signal_key([s[:stop] for s, stop in zip(signals, seen)])
+        key = signal_key([s[:stop] for s, stop in zip(signals, seen)], ctx.long_short)
         expression = to_expression(ind)
         have = found.get(key)
         if have is None or (len(ind), expression) < (len(have.tree), have.expression):

@@ -70,7 +70,7 @@ if [ -n "$SITE_SETUP" ]; then
 fi
 if [ -n "$VENV" ]; then
     if [ ! -x "$VENV/bin/python" ]; then
-        echo "run.sh: no python environment at VENV=$VENV; create it with: python3 -m venv .venv && .venv/bin/pip install -e '.[mpich]' (or set VENV= and SITE_SETUP to a file that activates yours)" >&2
+        echo "run.sh: no python environment at VENV=$VENV; create it with: python3 -m venv .venv && .venv/bin/pip install -e '.[mpich,fast]' (or set VENV= and SITE_SETUP to a file that activates yours)" >&2
         exit 2
     fi
     export PATH="$VENV/bin:$PATH"
@@ -79,6 +79,9 @@ if ! python -c "import hpcevo" 2>/dev/null; then
     echo "run.sh: the python on PATH ($(command -v python || echo none)) cannot import hpcevo: set VENV to the environment where it is installed, or SITE_SETUP to a file that activates it" >&2
     exit 2
 fi
+# With numba (the "fast" extra) the trading kernels compile once into a cache beside hpcevo (or NUMBA_CACHE_DIR);
+# doing it here, once, means the ranks load them instead of every rank compiling at the same time.
+python -m hpcevo.trading.kernels || echo "run.sh: compiling the kernels failed; the ranks will try (the NumPy code runs if they cannot)" >&2
 case "$COMMAND" in
     run|walkforward) ;;
     *) echo "run.sh: COMMAND=$COMMAND: use run or walkforward" >&2; exit 2 ;;
