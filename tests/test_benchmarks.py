@@ -18,6 +18,7 @@ SCRIPTS = [
     ("bench_checkpoint.py", "bench_checkpoint:begin", ("bytes sent to rank 0 per island",), 120),
     ("bench_indicators.py", "bench_indicators:begin", ("Largest difference over the table",), 120),
     ("bench_batch.py", "bench_batch:begin", ("NumPy kernel, evaluate_batch",), 120),
+    ("bench_startup.py", "bench_startup:begin", ("| kernels, compiling (",), 300),
     ("bench_walkforward.py", "bench_walkforward:begin", ("Identical walkforward.csv and walkforward_returns.csv in "
                                                          "both layouts: yes",), 180),
 ]
