@@ -104,6 +104,17 @@ def evaluate_one(evaluate, individual, n_objectives, where):
     return _checked(values, n_objectives, where)
 
 
+def _one_untimed(evaluate, individual, n_objectives, where):
+    """evaluate_one without a time limit."""
+    try:
+        values = evaluate(individual)
+    except Rejected as exc:
+        return None, Failure(REJECTED, str(exc)[:500], "", where)
+    except Exception as exc:  # noqa: BLE001 - as in evaluate_one
+        return None, Failure(type(exc).__name__, str(exc)[:500], traceback.format_exc(), where)
+    return _checked(values, n_objectives, where)
+
+
 def evaluate_many(problem, individuals, where):
     """Evaluate `individuals` as evaluate_one would, one (values, failure) per individual, through the toolbox's
     `evaluate_batch(individuals)` when it has one.
@@ -116,6 +127,8 @@ def evaluate_many(problem, individuals, where):
     evaluate, n = problem.toolbox.evaluate, problem.n_objectives
     batch = getattr(problem.toolbox, "evaluate_batch", None)
     if batch is None or not individuals:
+        if not _LOCAL["timeout"]:  # no time limit: evaluate_one's work without its per-call set-up
+            return [_one_untimed(evaluate, ind, n, where) for ind in individuals]
         return [evaluate_one(evaluate, ind, n, where) for ind in individuals]
     try:
         entries = list(_call(batch, individuals, scale=len(individuals)))
@@ -138,16 +151,20 @@ def _entry(entry, n_objectives, where):
 def _checked(values, n_objectives, where):
     """(values as floats, None), or (None, Failure) for values of the wrong length or not finite."""
     try:
-        values = tuple(float(v) for v in values)
+        values = tuple(map(float, values))
     except (TypeError, ValueError) as exc:
         return None, Failure(type(exc).__name__, f"evaluate returned {values!r}, not a tuple of numbers: {exc}"[:500],
                              "", where)
     if len(values) != n_objectives:
         return None, Failure("WrongLength", f"evaluate returned {len(values)} values, the fitness has "
                              f"{n_objectives} objective(s)", "", where)
-    if not all(math.isfinite(v) for v in values):
-        return None, Failure("NonFinite", f"evaluate returned {values}", "", where)
+    for v in values:
+        if not _isfinite(v):
+            return None, Failure("NonFinite", f"evaluate returned {values}", "", where)
     return values, None
+
+
+_isfinite = math.isfinite
 
 
 def evaluate_remote(individual):

@@ -222,6 +222,15 @@ def test_variation_keeps_genes_in_bounds(name, seeded):
 
 def test_clip_to_bounds():
     assert clip_to_bounds([-7.0, 0.5, 9.0], -1.0, 1.0) == [-1.0, 0.5, 1.0]
+    assert clip_to_bounds([], -1.0, 1.0) == []
+    inside = [0.25, -1.0, 1.0]
+    assert clip_to_bounds(inside, -1.0, 1.0) is inside and inside == [0.25, -1.0, 1.0]
+    rng = random.Random(3)
+    for _ in range(300):  # the fast path (nothing to clamp) against a gene-by-gene clamp, NaN and inf included
+        genes = [rng.choice([rng.uniform(-2, 2), math.nan, math.inf, -math.inf, 0]) for _ in range(rng.randrange(6))]
+        expected = [-1.0 if g < -1.0 else 1.0 if g > 1.0 else g for g in genes]
+        got = clip_to_bounds(list(genes), -1.0, 1.0)
+        assert [repr(g) for g in got] == [repr(g) for g in expected], genes
 
 
 def test_building_twice_reuses_classes_without_warnings():

@@ -47,6 +47,8 @@ def random_bit():
 
 def clip_to_bounds(individual, low, up):
     """Clamp every gene of `individual` into [low, up] in place and return it."""
+    if individual and low <= min(individual) and max(individual) <= up:  # nothing to clamp: two C-level passes
+        return individual
     for i, gene in enumerate(individual):
         if gene < low:
             individual[i] = low
