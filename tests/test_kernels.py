@@ -159,3 +159,18 @@ def test_the_module_says_whether_the_kernels_are_on():
     assert on.returncode == 0 and on.stdout.startswith("hpcevo: compiled kernels ready (")
     assert off.returncode == 0
     assert off.stdout == "hpcevo: compiled kernels off: HPCEVO_JIT=0; the NumPy code runs (same results)\n"
+
+
+def test_many_signals_in_one_call_give_each_its_own_rows():
+    rng = np.random.default_rng(11)
+    r = rng.standard_normal(900) * 0.01
+    firsts = np.array([0, 300, 600])
+    signals = np.stack([random_signal(rng, 900, kind % 5) for kind in range(12)])
+    signals[3, 10] = np.nan  # a NaN term: that row is redone in NumPy, the others are not affected
+    rows, status = kernels.fold_metrics_many(signals, r, firsts, 0.0005, 252 ** 0.5)
+    for i, p in enumerate(signals):
+        one, one_status = kernels.fold_metrics(p, r, firsts, 0.0005, 252 ** 0.5)
+        assert status[i] == one_status
+        if one_status == kernels.OK:
+            assert rows[i].tobytes() == one.tobytes()
+    assert status[3] == kernels.REDO and (status == kernels.OK).sum() >= 9

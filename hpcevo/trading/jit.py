@@ -117,12 +117,11 @@ def _flat(p, r, lo, hi, c, which, first):
     return True
 
 
-@numba.njit(types.Tuple((types.float64[:, ::1], _I))(_IN, _IN, _IN_INT, _F, _F), **_JIT)
-def _fold_metrics(p, r, firsts, c, root):
+@numba.njit(**_INNER)
+def _fold_row(p, r, firsts, c, root, out, acc):
+    """One signal's per-fold rows into `out` (5 x folds); its status (0 done, 2 redo in NumPy)."""
     size = p.shape[0]
     k = firsts.shape[0]
-    out = np.zeros((5, k))
-    acc = np.empty((5, 8))
     for f in range(k):
         lo = firsts[f]
         hi = firsts[f + 1] if f + 1 < k else size
@@ -140,7 +139,7 @@ def _fold_metrics(p, r, firsts, c, root):
         else:
             x2, d2 = x * x, d * d
         if not (np.isfinite(x) and np.isfinite(d)):
-            return out, 2  # NaN or inf terms: the NumPy code decides (a NaN is an error there)
+            return 2  # NaN or inf terms: the NumPy code decides (a NaN is an error there)
         sharpe = _ratio(x, x2, hi - lo, root)
         info = _ratio(d, d2, hi - lo, root)
         # fold_ratios' two-pass branch where the sums cancel: constant values give 0 (a rule flat all fold has
@@ -150,14 +149,27 @@ def _fold_metrics(p, r, firsts, c, root):
         if info != info and _flat(p, r, lo, hi, c, 1, d0):
             info = 0.0
         if sharpe != sharpe or info != info:
-            return out, 2
+            return 2
         out[0, f] = sharpe
         out[1, f] = info
         entered = 1.0 if q != 0.0 else 0.0  # in the market on the first bar is a trade (a step from flat)
         out[2, f] = t[5] + entered
         out[3, f] = t[6] + entered
         out[4, f] = s
-    return out, 0
+    return 0
+
+
+@numba.njit(types.Tuple((types.float64[:, :, ::1], types.int64[::1]))(
+    types.Array(types.float64, 2, "C", readonly=True), _IN, _IN_INT, _F, _F), **_JIT)
+def _fold_metrics(signals, r, firsts, c, root):
+    """kernels.fold_metrics for each row of `signals` (positions laid end to end): (rows, status) per row."""
+    m = signals.shape[0]
+    out = np.zeros((m, 5, firsts.shape[0]))
+    status = np.zeros(m, dtype=np.int64)
+    acc = np.empty((5, 8))
+    for i in range(m):
+        status[i] = _fold_row(signals[i], r, firsts, c, root, out[i], acc)
+    return out, status
 
 
 @numba.njit(_OUT(_IN, _F, _F, _F), **_JIT)

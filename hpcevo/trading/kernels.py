@@ -20,7 +20,8 @@ import sys
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "FOLD_NAMES", "fold_metrics", "recursive", "rsi_tail", "volatility", "why_unavailable"]
+__all__ = ["AVAILABLE", "FOLD_NAMES", "fold_metrics", "fold_metrics_many", "recursive", "rsi_tail", "volatility",
+           "why_unavailable"]
 
 FOLD_NAMES = frozenset({"sharpe", "information_ratio", "exposure", "turnover"})  # what fold_metrics computes
 OK, REDO = 0, 2  # fold_metrics' status: done; redo in NumPy (a fold whose sums cancel, or NaN/inf terms)
@@ -63,7 +64,14 @@ def fold_metrics(p, r, firsts, c, root):
     buy-and-hold, bars in the market, trades, sum of |position change|, each as objectives.fold_stats computes it;
     status OK or REDO (a fold's sums cancel, or a term is NaN or infinite: rows unset; use the NumPy code, which
     redoes such folds in two passes and raises on a NaN)."""
-    return _jit._fold_metrics(p, r, firsts, float(c), float(root))
+    rows, status = _jit._fold_metrics(p[None, :], r, firsts, float(c), float(root))
+    return rows[0], int(status[0])
+
+
+def fold_metrics_many(signals, r, firsts, c, root):
+    """fold_metrics for each row of the 2-D array `signals` (one signal's positions per row) in one call:
+    (rows (signals x 5 x folds), status per signal)."""
+    return _jit._fold_metrics(np.ascontiguousarray(signals, dtype=np.float64), r, firsts, float(c), float(root))
 
 
 def main():

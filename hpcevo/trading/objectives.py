@@ -15,7 +15,7 @@ from . import kernels
 from .backtest import _ADD_AT, _evaluate, _take, fold_ratios
 from .metrics import period_stats
 
-__all__ = ["OBJECTIVES", "PRESETS", "DEFAULT_OBJECTIVES", "parse_objectives", "fold_stats"]
+__all__ = ["OBJECTIVES", "PRESETS", "DEFAULT_OBJECTIVES", "parse_objectives", "fold_stats", "fold_stats_many"]
 
 # name -> (DEAP weight, label): +1 maximised, -1 minimised
 OBJECTIVES = {
@@ -65,20 +65,57 @@ def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
     fold by fold through `metrics.period_stats`; all agree with the per-bar references (tests).
     """
     p, r = _take(signal, returns, lay)
+    if _compiled(rf, borrow, names):
+        rows, status = kernels.fold_metrics(p, r, lay.firsts, c, math.sqrt(periods_per_year))
+        if status == kernels.OK:  # else (cancelling sums, NaN or inf) the NumPy code below decides
+            return _from_rows(rows, lay, periods_per_year, names)
+    return _numpy_stats(p, r, lay, rf, c, borrow, periods_per_year, names)
+
+
+def fold_stats_many(signals, returns, lay, rf, c, borrow, periods_per_year, names):
+    """fold_stats for each signal of `signals` (one market), with the compiled pass run once for all of them;
+    one entry per signal: fold_stats' result, or the ValueError it raises."""
+    if not signals:
+        return []
+    taken = [_take(s, returns, lay)[0] for s in signals]
+    r = _take(signals[0], returns, lay)[1]
+    done = [None] * len(signals)
+    if _compiled(rf, borrow, names):
+        rows, status = kernels.fold_metrics_many(np.stack(taken), r, lay.firsts, c, math.sqrt(periods_per_year))
+        for i in np.flatnonzero(status == kernels.OK).tolist():
+            done[i] = _from_rows(rows[i], lay, periods_per_year, names)
+    for i, result in enumerate(done):
+        if result is None:
+            try:
+                done[i] = _numpy_stats(taken[i], r, lay, rf, c, borrow, periods_per_year, names)
+            except ValueError as exc:
+                done[i] = exc
+    return done
+
+
+def _compiled(rf, borrow, names):
+    """Whether the compiled pass computes these objectives (no risk-free or borrow terms)."""
+    return kernels.AVAILABLE and rf is None and not borrow and kernels.FOLD_NAMES.issuperset(names)
+
+
+def _from_rows(rows, lay, periods_per_year, names):
+    """fold_stats' result from the compiled pass's rows."""
+    n = lay.float_lengths
+    held = rows[2]
+    out = {"exposure": held / n, "trades": rows[3]}
+    if "sharpe" in names:
+        out["sharpe"] = rows[0]
+    if "information_ratio" in names:
+        out["information_ratio"] = rows[1]
+    if "turnover" in names:
+        out["turnover"] = rows[4] * periods_per_year / n
+    return out, lay.bars, sum(held.tolist())  # whole numbers: exact in any order
+
+
+def _numpy_stats(p, r, lay, rf, c, borrow, periods_per_year, names):
+    """fold_stats by NumPy from the positions p and returns r of the folds laid end to end."""
     firsts = lay.firsts
     n = lay.float_lengths
-    if kernels.AVAILABLE and rf is None and not borrow and kernels.FOLD_NAMES.issuperset(names):
-        rows, status = kernels.fold_metrics(p, r, firsts, c, math.sqrt(periods_per_year))
-        if status == kernels.OK:  # else (cancelling sums, NaN or inf) the NumPy code below decides
-            held = rows[2]
-            out = {"exposure": held / n, "trades": rows[3]}
-            if "sharpe" in names:
-                out["sharpe"] = rows[0]
-            if "information_ratio" in names:
-                out["information_ratio"] = rows[1]
-            if "turnover" in names:
-                out["turnover"] = rows[4] * periods_per_year / n
-            return out, lay.bars, sum(held.tolist())  # whole numbers: exact in any order
     before = np.empty_like(p)
     before[0] = 0.0
     before[1:] = p[:-1]

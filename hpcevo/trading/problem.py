@@ -22,7 +22,7 @@ from .backtest import FILLS, _layout, bar_returns
 from .calendar import Calendar, make_calendar
 from .data import DataError, check_periods_per_year, head, load_markets, stale_opens
 from .language import WINDOWS, get_pset, to_expression
-from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, fold_stats, parse_objectives
+from .objectives import DEFAULT_OBJECTIVES, OBJECTIVES, fold_stats, fold_stats_many, parse_objectives
 from .strategy import HEIGHT_LIMIT, IndicatorCache, compile_signal, register_strategy_operators
 
 __all__ = ["trading", "TradingContext", "signal_values", "penalty", "tree_key", "MEMO_MAX_ENTRIES"]
@@ -176,6 +176,7 @@ def trading(data="sp500", objectives=DEFAULT_OBJECTIVES, folds=4, holdout_years=
     tb = base.Toolbox()
     register_strategy_operators(tb, strategy, pset=get_pset(with_open=not stale), height_limit=max_height)
     tb.register("evaluate", evaluate_strategy, ctx=ctx)
+    tb.register("evaluate_batch", evaluate_strategies, ctx=ctx)
     if len(names) > 1:
         tb.register("select", sel_nsga2)
         tb.register("survivors", distinct_survivors, select=sel_nsga2)
@@ -233,17 +234,61 @@ def evaluate_strategy(tree, ctx):
     if hit is None:
         signals = ctx.signals(tree)
         key = signal_key(signals, ctx.long_short)
-        memo = ctx.memo
-        hit = memo.get(key)
+        hit = ctx.memo.get(key)
         if hit is None:
-            hit = memo[key] = _backtest(signals, ctx)
-            if len(memo) > MEMO_MAX_ENTRIES:
-                memo.popitem(last=False)
-        ctx.trees[shape] = hit
-        if len(ctx.trees) > MEMO_MAX_ENTRIES:
-            ctx.trees.popitem(last=False)
+            hit = _remember(ctx.memo, key, _backtest(signals, ctx))
+        _remember(ctx.trees, shape, hit)
+    return _fitness(hit, tree, ctx, raise_rejected=True)
+
+
+def evaluate_strategies(trees, ctx):
+    """`toolbox.evaluate_batch`: what evaluate_strategy gives each tree, with the batch's new distinct signals
+    backtested together (one compiled pass per market for all of them, `objectives.fold_stats_many`). One entry
+    per tree: its fitness, or the exception evaluate_strategy would raise for it (a Rejected included)."""
+    entries = [None] * len(trees)
+    pending = {}  # signal key -> (signals, [(index, tree key)]) of the signals no memo holds
+    for i, tree in enumerate(trees):
+        shape = tree_key(tree)
+        hit = ctx.trees.get(shape)
+        if hit is None:
+            try:
+                signals = ctx.signals(tree)
+            except Exception as exc:  # noqa: BLE001 - that tree's failure, as evaluate_strategy would raise it
+                entries[i] = exc
+                continue
+            key = signal_key(signals, ctx.long_short)
+            hit = ctx.memo.get(key)
+            if hit is None:
+                pending.setdefault(key, (signals, []))[1].append((i, shape))
+                continue
+            _remember(ctx.trees, shape, hit)
+        entries[i] = _fitness(hit, tree, ctx)
+    if pending:
+        for (key, (_, waiting)), hit in zip(pending.items(), _backtests([s for s, _ in pending.values()], ctx)):
+            if not isinstance(hit, Exception):
+                _remember(ctx.memo, key, hit)
+            for i, shape in waiting:
+                if isinstance(hit, Exception):
+                    entries[i] = hit
+                else:
+                    _remember(ctx.trees, shape, hit)
+                    entries[i] = _fitness(hit, trees[i], ctx)
+    return entries
+
+
+def _remember(memo, key, value):
+    memo[key] = value
+    if len(memo) > MEMO_MAX_ENTRIES:
+        memo.popitem(last=False)
+    return value
+
+
+def _fitness(hit, tree, ctx, raise_rejected=False):
+    """The fitness tuple from a backtest's result, or Rejected (raised, or returned for a batch)."""
     if isinstance(hit, str):
-        raise Rejected(hit)
+        if raise_rejected:
+            raise Rejected(hit)
+        return Rejected(hit)
     return tuple(float(len(tree)) if name == "size" else hit[name] for name in ctx.objectives)
 
 
@@ -253,16 +298,41 @@ def tree_key(tree):
     return tuple([node.name for node in tree])
 
 
+def _wanted(ctx):
+    return [n for n in ctx.objectives if n != "size"]
+
+
+def _costs(ctx):
+    return ctx.cost_bps / 10_000.0, ctx.borrow_bps / 10_000.0 / ctx.periods_per_year
+
+
 def _backtest(signals, ctx):
     """{objective: mean over (market, fold)}, or the reason for rejecting the strategy (a string)."""
-    wanted = [n for n in ctx.objectives if n != "size"]
+    wanted, (c, borrow) = _wanted(ctx), _costs(ctx)
+    return _combine([fold_stats(s, r, lay, rf, c, borrow, ctx.periods_per_year, wanted)
+                     for s, r, lay, rf in zip(signals, ctx.returns, ctx.layouts, ctx.rf) if lay is not None], ctx)
+
+
+def _backtests(many, ctx):
+    """_backtest of each entry of `many` (a strategy's signals per market), a market at a time for all of them;
+    an entry whose backtest raises gets the exception."""
+    wanted, (c, borrow) = _wanted(ctx), _costs(ctx)
+    per_market = [fold_stats_many([signals[m] for signals in many], r, lay, rf, c, borrow, ctx.periods_per_year,
+                                  wanted)
+                  for m, (r, lay, rf) in enumerate(zip(ctx.returns, ctx.layouts, ctx.rf)) if lay is not None]
+    out = []
+    for stats in zip(*per_market):
+        failed = next((s for s in stats if isinstance(s, Exception)), None)
+        out.append(failed if failed is not None else _combine(stats, ctx))
+    return out
+
+
+def _combine(per_market, ctx):
+    """{objective: mean over (market, fold)} from each market's fold_stats, or the reason for rejecting."""
+    wanted = _wanted(ctx)
     per = {n: [] for n in wanted}
     trades, bars, in_market = [], 0.0, 0.0
-    c, borrow = ctx.cost_bps / 10_000.0, ctx.borrow_bps / 10_000.0 / ctx.periods_per_year
-    for s, r, lay, rf in zip(signals, ctx.returns, ctx.layouts, ctx.rf):
-        if lay is None:
-            continue
-        stats, n, held = fold_stats(s, r, lay, rf, c, borrow, ctx.periods_per_year, wanted)
+    for stats, n, held in per_market:
         for name in wanted:
             per[name].append(stats[name])
         trades.append(stats["trades"])

@@ -242,7 +242,7 @@ def static_limit(max_height):
             keep = [clone_list(ind) for ind in args]
             children = list(func(*args, **kwargs))
             for i, child in enumerate(children):
-                if tree_height(child) > max_height:
+                if len(child) > max_height + 1 and tree_height(child) > max_height:  # height < number of nodes
                     children[i] = random.choice(keep)
             return children
 
