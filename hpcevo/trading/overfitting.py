@@ -26,6 +26,7 @@ from scipy.stats import norm
 
 __all__ = [
     "sharpe_stats",
+    "sharpe_ratios",
     "probabilistic_sharpe_ratio",
     "expected_max_sharpe",
     "deflated_sharpe_ratio",
@@ -33,8 +34,10 @@ __all__ = [
     "pbo_cscv",
     "effective_trials",
     "sharpe_confidence_interval",
+    "stationary_block_length",
     "spa_pvalue",
 ]
+
 
 EULER_GAMMA = 0.5772156649015329  # Euler-Mascheroni constant (an immutable float)
 _TINY_DENOMINATOR = 1e-12  # floor of the PSR/MinTRL variance factor when it is not positive
@@ -73,6 +76,30 @@ def sharpe_stats(returns) -> tuple[float, int, float, float]:
     g3 = float(np.mean(dev**3)) / m2**1.5
     g4 = float(np.mean(dev**4)) / m2**2
     return float(sr), t, float(g3), float(g4)
+
+
+def sharpe_ratios(rows) -> np.ndarray:
+    """The SR of sharpe_stats for each row of an N x T array of per-bar returns, without the higher moments.
+
+    The same floats as [sharpe_stats(row)[0] for row in rows]: each row is reduced on its own, contiguous, by the
+    reductions sharpe_stats makes (np.mean, pairwise), then the same element-wise operations.
+    """
+    x = np.ascontiguousarray(rows, dtype=float)
+    if x.ndim != 2:
+        raise ValueError("rows must be an N x T array")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("returns must be finite")
+    n, t = x.shape
+    out = np.zeros(n)
+    if t < 2 or n == 0:
+        return out
+    mean = x.mean(axis=1)
+    dev = x - mean[:, None]
+    np.square(dev, out=dev)
+    m2 = dev.mean(axis=1)
+    ok = ~np.all(x == x[:, :1], axis=1) & (m2 > 0.0)
+    out[ok] = mean[ok] / np.sqrt(m2[ok] * t / (t - 1))
+    return out
 
 
 def probabilistic_sharpe_ratio(sr, t, skew, kurt, sr_benchmark=0.0) -> float:
@@ -119,13 +146,43 @@ def min_track_record_length(sr, skew, kurt, sr_benchmark=0.0, alpha=0.05) -> flo
 
 
 def _split_sharpes(s1, s2, n, center):
-    """Sharpe (mean/std(ddof=1)) of each split x candidate from sums of centred returns; 0 where the std is 0."""
-    mean = s1 / n + center
-    var = (s2 - s1 * s1 / n) / (n - 1)
-    out = np.zeros_like(mean)
+    """Sharpe (mean/std(ddof=1)) of each split x candidate from sums of centred returns; 0 where the std is 0.
+
+    In place where it can be: mean = s1 / n + center, var = (s2 - s1 * s1 / n) / (n - 1), element by element.
+    """
+    mean = np.divide(s1, n)
+    mean += center
+    var = np.multiply(s1, s1)
+    var /= n
+    np.subtract(s2, var, out=var)
+    var /= n - 1
     ok = var > 0.0
-    out[ok] = mean[ok] / np.sqrt(var[ok])
-    return out
+    np.sqrt(var, out=var, where=ok)
+    return np.divide(mean, var, out=np.zeros_like(mean), where=ok)
+
+
+def _subset_sums(blocks, subsets):
+    """Row s: blocks[subsets[s, 0]] + blocks[subsets[s, 1]] + ... added left to right, for distinct subsets in
+    lexicographic order (itertools.combinations order).
+
+    The same floats as that loop over all rows: the sum of each distinct leading part is made once, as the sum of
+    its one-shorter leading part plus the next block (rows that share a leading part are consecutive).
+    """
+    n_rows, width = subsets.shape
+    starts = np.zeros(n_rows, dtype=bool)  # rows whose leading j + 1 blocks differ from the row before's
+    starts[0] = True
+    acc = part = None  # acc: the sums of the distinct leading parts; part: each row's leading part in acc
+    for j in range(width):
+        starts[1:] |= subsets[1:, j] != subsets[:-1, j]
+        first = np.flatnonzero(starts)
+        add = blocks[subsets[first, j]]
+        if acc is None:
+            acc = add
+        else:
+            acc = acc[part[first]]
+            acc += add
+        part = np.cumsum(starts) - 1
+    return acc
 
 
 def pbo_cscv(matrix, n_blocks=16) -> tuple[float, np.ndarray]:
@@ -169,28 +226,22 @@ def pbo_cscv(matrix, n_blocks=16) -> tuple[float, np.ndarray]:
 
     half = n_blocks // 2
     train_idx = np.array(list(itertools.combinations(range(n_blocks), half)), dtype=np.intp)
-    member = np.zeros((len(train_idx), n_blocks), dtype=bool)
-    member[np.arange(len(train_idx))[:, None], train_idx] = True
-    test_idx = np.nonzero(~member)[1].reshape(len(train_idx), half)  # row-major: ascending block order
+    # a split's test blocks (ascending) are another split's training blocks: the complement's row
+    code = (np.int64(1) << train_idx).sum(axis=1)
+    by_code = np.argsort(code)
+    test_row = by_code[np.searchsorted(code[by_code], ((1 << n_blocks) - 1) ^ code)]
 
-    def split_sums(idx):
-        s1 = b1[idx[:, 0]].copy()
-        s2 = b2[idx[:, 0]].copy()
-        for j in range(1, half):
-            s1 += b1[idx[:, j]]
-            s2 += b2[idx[:, j]]
-        return s1, s2
-
+    # the Sharpe of every half (added up block by block in ascending order), training and test sets alike
     n_half = float(rows * half)
-    sr_train = _split_sharpes(*split_sums(train_idx), n_half, center)
-    sr_test = _split_sharpes(*split_sums(test_idx), n_half, center)
+    sr_train = _split_sharpes(_subset_sums(b1, train_idx), _subset_sums(b2, train_idx), n_half, center)
+    sr_test = sr_train[test_row]
 
     splits = np.arange(len(train_idx))
     best = np.argmax(sr_train, axis=1)  # first maximum: lowest column index wins ties
     best_test = sr_test[splits, best][:, None]
-    below = sr_test < best_test
-    tied_lower = (sr_test == best_test) & (np.arange(n_cand)[None, :] < best[:, None])
-    rank = 1 + below.sum(axis=1) + tied_lower.sum(axis=1)
+    below = np.count_nonzero(sr_test < best_test, axis=1)
+    tied_lower = np.count_nonzero((sr_test == best_test) & (np.arange(n_cand)[None, :] < best[:, None]), axis=1)
+    rank = 1 + below + tied_lower
     omega = rank / (n_cand + 1.0)
     lambdas = np.log(omega / (1.0 - omega))
     return float(np.mean(lambdas <= 0.0)), lambdas
@@ -214,7 +265,7 @@ def effective_trials(returns_matrix, threshold=0.5) -> int:
         raise ValueError("threshold must lie in [-1, 1]")
     varying = ~np.all(r == r[:1], axis=0) if r.shape[0] else np.zeros(r.shape[1], dtype=bool)
     n_const = int(r.shape[1] - varying.sum())
-    v = r[:, varying]
+    v = r if r.flags.c_contiguous and varying.all() else r[:, varying]  # the same array as the copy
     m = v.shape[1]
     if m <= 1:
         return max(1, n_const + m)
@@ -250,6 +301,16 @@ def _stationary_block(x):
     return max(1.0, float(np.max(lengths))) if lengths.size else 1.0
 
 
+def stationary_block_length(returns) -> float:
+    """The mean block length sharpe_confidence_interval uses for one series: arch's optimal_block_length
+    ('stationary', floored at 1; 1 for a constant series). arch estimates each column of a T x K array on its own,
+    so the block length of several series together is the largest of theirs: pass it as `block_size`."""
+    x = _as_1d(returns)
+    if x.size < 2:
+        raise ValueError("returns needs at least 2 bars")
+    return _stationary_block(x)
+
+
 _DRAW_CELLS = 1_000_000  # resampled values held at once by _bootstrap_sharpes (8 MB per column)
 
 
@@ -265,9 +326,12 @@ def _bootstrap_sharpes(bs, data, reps, periods_per_year):
     cols = [np.ascontiguousarray(data[:, c]) for c in range(k)]
     draws = np.empty(reps)
     chunk = max(1, _DRAW_CELLS // n)
+    buffer = np.empty((min(chunk, reps), n), dtype=np.int64)
     for start in range(0, reps, chunk):
         m = min(chunk, reps - start)
-        index = np.stack([bs.update_indices() for _ in range(m)])
+        index = buffer[:m]  # row j: the j-th draw (C-contiguous, as np.stack of the draws would lay them out)
+        for j in range(m):
+            index[j] = bs.update_indices()
         layout = index.T if k == 1 else np.ascontiguousarray(index.T)
         sharpes = [_annual_sharpe(col[layout], periods_per_year) for col in cols]
         draws[start:start + m] = sharpes[0] - sharpes[1] if k == 2 else sharpes[0]
@@ -275,13 +339,14 @@ def _bootstrap_sharpes(bs, data, reps, periods_per_year):
 
 
 def sharpe_confidence_interval(
-    returns, periods_per_year, *, benchmark=None, reps=1000, alpha=0.05, seed=0
+    returns, periods_per_year, *, benchmark=None, reps=1000, alpha=0.05, seed=0, block_size=None
 ) -> tuple[float, float]:
     """Stationary-bootstrap percentile (1 - alpha) CI of the annualised Sharpe of `returns` (Politis & Romano 1994).
 
     With `benchmark`, the CI of Sharpe(returns) - Sharpe(benchmark), both resampled with the same indices. The
-    mean block length is arch's optimal_block_length ('stationary', floored at 1; with a benchmark the larger of
-    the two series'); draws come from numpy.random.default_rng(seed).
+    mean block length `block_size` defaults to arch's optimal_block_length ('stationary', floored at 1; with a
+    benchmark the larger of the two series': stationary_block_length of each, computed once by a caller that
+    asks for several intervals of one series); draws come from numpy.random.default_rng(seed).
     """
     x = _as_1d(returns)
     if x.size < 2:
@@ -294,7 +359,9 @@ def sharpe_confidence_interval(
             raise ValueError("benchmark must have the same length as returns")
         data = np.column_stack([x, b])
 
-    bs = StationaryBootstrap(_stationary_block(data), data, seed=np.random.default_rng(seed))
+    if block_size is None:
+        block_size = _stationary_block(data)
+    bs = StationaryBootstrap(block_size, data, seed=np.random.default_rng(seed))
     draws = _bootstrap_sharpes(bs, data, reps, periods_per_year)
     low, high = np.quantile(draws, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(low), float(high)

@@ -25,8 +25,10 @@ from .overfitting import (
     pbo_cscv,
     probabilistic_sharpe_ratio,
     sharpe_confidence_interval,
+    sharpe_ratios,
     sharpe_stats,
     spa_pvalue,
+    stationary_block_length,
 )
 
 __all__ = ["write_report", "DSR_THRESHOLD", "COLUMNS", "PERIODS", "Candidate", "candidates", "strategy_series",
@@ -89,7 +91,7 @@ class _Series:
         return self.period == period
 
 
-def _market_series(ctx, m, cands):
+def _market_series(ctx, m, cands, only=None):
     periods = ctx.calendar.markets[m]
     ranges = [*periods.training, periods.selection, periods.holdout]
     ranges = [r for r in ranges if r is not None]
@@ -106,9 +108,10 @@ def _market_series(ctx, m, cands):
     # rule is in the market), the convention of the validation folds and of `hpcevo backtest --start`
     cuts = [0, *np.flatnonzero(period[1:] != period[:-1]) + 1, hi - lo]
 
-    def net(p):
+    def net(p, only=None):
         return np.concatenate([net_returns(p[a:b], r[a:b], ctx.cost_bps, borrow_bps=ctx.borrow_bps,
                                            rf=None if rf is None else rf[a:b], periods_per_year=ctx.periods_per_year)
+                               if only is None or period[a] in only else np.zeros(b - a)
                                for a, b in zip(cuts[:-1], cuts[1:])])
 
     series = _Series(market.name, dates, period, net(np.ones(hi - lo)), rf, data=(market, lo, hi))
@@ -116,7 +119,7 @@ def _market_series(ctx, m, cands):
     for cand in cands:
         p = positions(cand.signals[m])[lo:hi]
         series.p.append(p)
-        series.nets.append(net(p))
+        series.nets.append(net(p, only))
     return series
 
 
@@ -143,9 +146,12 @@ def _portfolio(parts, n_cands):
     return out
 
 
-def strategy_series(ctx, cands):
-    """[per-instrument series..., portfolio series (several instruments only)]; the last one is the main one."""
-    parts = [s for s in (_market_series(ctx, m, cands) for m in range(len(ctx.markets))) if s is not None]
+def strategy_series(ctx, cands, only=None):
+    """[per-instrument series..., portfolio series (several instruments only)]; the last one is the main one.
+
+    only: the periods (PERIODS names) whose net returns the candidates need; 0 on the other periods' bars (each
+    period is traded on its own, so the kept periods' figures are the same floats)."""
+    parts = [s for s in (_market_series(ctx, m, cands, only) for m in range(len(ctx.markets))) if s is not None]
     if len(parts) > 1:
         parts.append(_portfolio(parts, len(cands)))
     return parts
@@ -195,11 +201,10 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
     main = all_series[-1]
     train, sel = main.mask("train"), main.mask("selection")
 
-    def sharpe_of(x):
-        return sharpe_stats(x)[0]
-
-    is_sr = [sharpe_of(_excess_in(main, net, train)) for net in main.nets]
-    sel_sr = [sharpe_of(_excess_in(main, net, sel)) if sel.sum() > 1 else is_sr[i] for i, net in enumerate(main.nets)]
+    is_returns = [_excess_in(main, net, train) for net in main.nets]
+    is_sr = sharpe_ratios(np.stack(is_returns)).tolist()
+    sel_sr = sharpe_ratios(np.stack([_excess_in(main, net, sel) for net in main.nets])).tolist() if sel.sum() > 1 \
+        else is_sr
     order = sorted(range(len(cands)), key=lambda i: (-sel_sr[i], -is_sr[i], cands[i].expression))
     reported = order[:ctx.report_top]
 
@@ -209,7 +214,7 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
     clusters, n_eff, sampled = _effective(ctx, train, trials, n_trials)
     values = np.array([v[0] for v in (trials or {}).values() if math.isfinite(v[0])])
     trials_variance = float(values.var(ddof=1)) if values.shape[0] > 1 else None
-    is_matrix = np.column_stack([_excess_in(main, net, train) for net in main.nets])
+    is_matrix = np.column_stack(is_returns)
     candidate_clusters = effective_trials(is_matrix, CLUSTER_CORRELATION) if len(cands) > 1 else 1
     t_train = int(train.sum())
     variance = 1.0 / max(1, t_train - 1)  # of a Sharpe estimate under the null (true Sharpe 0)
@@ -218,8 +223,11 @@ def write_report(run_dir, hall_of_fame, ctx, populations=(), trials=None, seed=0
     rows, trade_rows = [], []
     main_row = {}
     for series in all_series:
+        hold = series.mask("holdout")
+        # the benchmark's bootstrap block length, shared by the series' confidence intervals
+        bench_block = stationary_block_length(_excess_in(series, series.bh, hold)) if hold.sum() > 10 else None
         for i in [None, *reported]:
-            row = _row(ctx, series, i, cands, ids, n_eff, seed)
+            row = _row(ctx, series, i, cands, ids, n_eff, seed, bench_block)
             rows.append(row)
             if series is main:
                 main_row[i] = row
@@ -262,7 +270,7 @@ def _effective(ctx, train, trials, n_trials):
     if len(sample) < 2:
         return None, n_trials, len(sample)
     cands = [Candidate(e, tree, ctx.signals(tree), ()) for e, tree in ((e, parse(e)) for _, e in sample)]
-    series = strategy_series(ctx, cands)[-1]
+    series = strategy_series(ctx, cands, only=("train",))[-1]
     matrix = np.column_stack([_excess_in(series, net, train) for net in series.nets])
     clusters = effective_trials(matrix, CLUSTER_CORRELATION)
     return clusters, max(1, min(n_trials, round(n_trials * clusters / len(sample)))), len(sample)
@@ -276,7 +284,7 @@ def _summary(ctx, overfitting):
     return {"trading": trading, "overfitting": overfitting, "print": lines}
 
 
-def _row(ctx, series, i, cands, ids, n_eff, seed):
+def _row(ctx, series, i, cands, ids, n_eff, seed, bench_block=None):
     stats = {p: _stats(series, i, p, ctx) for p in PERIODS}
     row = {"id": "BH" if i is None else ids[i], "expression": "buy_and_hold" if i is None else cands[i].expression,
            "market": series.name, "size": 0 if i is None else len(cands[i].tree),
@@ -298,11 +306,15 @@ def _row(ctx, series, i, cands, ids, n_eff, seed):
     if hold.sum() > 10:
         xo, xb = _excess_in(series, net, hold), _excess_in(series, series.bh, hold)
         k = 0 if i is None else int(ids[i][1:])
+        # block lengths: the strategy's, and the larger of it and the benchmark's (what each interval would find)
+        if bench_block is None:
+            bench_block = stationary_block_length(xb)
+        block = bench_block if i is None else stationary_block_length(xo)  # buy and hold: xo is xb
         low, high = sharpe_confidence_interval(xo, ctx.periods_per_year, reps=BOOTSTRAP_REPS,
-                                               seed=statistics_seed(seed, 2, k))
+                                               seed=statistics_seed(seed, 2, k), block_size=block)
         row["oos_sharpe_ci_low"], row["oos_sharpe_ci_high"] = float(low), float(high)
         low, high = sharpe_confidence_interval(xo, ctx.periods_per_year, benchmark=xb, reps=BOOTSTRAP_REPS,
-                                               seed=statistics_seed(seed, 3, k))
+                                               seed=statistics_seed(seed, 3, k), block_size=max(block, bench_block))
         row["oos_excess_sharpe_ci_low"], row["oos_excess_sharpe_ci_high"] = float(low), float(high)
     else:
         for key in ("oos_sharpe_ci_low", "oos_sharpe_ci_high", "oos_excess_sharpe_ci_low",
@@ -330,11 +342,13 @@ def _returns_text(all_series, reported, ids):
     columns = ["date", "market", "period", "BH"] + [ids[i] for i in reported]
     rows = []
     for series in all_series:
-        nets = [series.nets[i] for i in reported]
-        for t, date in enumerate(series.dates):
-            row = {"date": str(date), "market": series.name, "period": str(series.period[t]),
-                   "BH": float(series.bh[t])}
-            row.update({ids[i]: float(net[t]) for i, net in zip(reported, nets)})
+        # .tolist(): the Python floats (and str) that float() (str()) of each element gives; astype(str): the
+        # text str() gives a datetime64
+        nets = [series.nets[i].tolist() for i in reported]
+        bh, period, dates = series.bh.tolist(), series.period.tolist(), series.dates.astype(str).tolist()
+        for t, date in enumerate(dates):
+            row = {"date": date, "market": series.name, "period": period[t], "BH": bh[t]}
+            row.update({ids[i]: net[t] for i, net in zip(reported, nets)})
             rows.append(row)
     return csv_text(rows, columns)
 
