@@ -200,14 +200,19 @@ def evolved_trees(csv_path, size, record=True):
                                 "seed": SEED, "progress": False})
     prob = load_problem(config.problem, config.problem_options, config.algorithm, config.on_error)
     seen = []
-    if record:
-        evaluate = prob.toolbox.evaluate
+    if record:  # the engine hands a generation to evaluate_batch (and one tree to evaluate when checking it)
+        evaluate, evaluate_batch = prob.toolbox.evaluate, prob.toolbox.evaluate_batch
 
         def recording(tree):
             seen.append(to_expression(tree))
             return evaluate(tree)
 
+        def recording_batch(trees):
+            seen.extend(to_expression(tree) for tree in trees)
+            return evaluate_batch(trees)
+
         prob.toolbox.register("evaluate", recording)
+        prob.toolbox.register("evaluate_batch", recording_batch)
     backend = SerialBackend(World())
     gc.collect()
     t0 = time.perf_counter()
