@@ -30,7 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from hpcevo.trading import indicators  # noqa: E402
+from hpcevo.trading import indicators, kernels  # noqa: E402
 from hpcevo.trading.strategy import CACHE_MAX_ENTRIES, IndicatorCache, _evict  # noqa: E402
 
 BEGIN = ("<!-- bench_indicators:begin (written by benchmarks/bench_indicators.py --write; edits here are "
@@ -150,7 +150,9 @@ def report(args, started, kernel_rows, ratios, evict_rows):
         "Before = the previous formulation (a `sliding_window_view` reduction per window, O(size * n); kept in "
         "the benchmark as the baseline), after = `hpcevo.trading.indicators` (sma: disjoint pieces of 1, 2, 4, "
         "... values, O(size log n); volatility: prefix and suffix sums within blocks of n about an in-window "
-        "anchor, O(size)); ratio = median of the per-repeat before / after. rolling_max / rolling_min were "
+        "anchor, O(size); with numba installed, the same sums in the same order compiled, "
+        f"`kernels.AVAILABLE` = {kernels.AVAILABLE}); ratio = median of the per-repeat before / after. "
+        "rolling_max / rolling_min were "
         "already a sparse table (unchanged); their before column is the O(size * n) window reduction, for "
         "reference. Largest difference = between after and before (relative, absolute below 1e-3); the tests "
         "compare both to per-bar loops with exactly rounded sums (1e-9).", "",
@@ -160,8 +162,9 @@ def report(args, started, kernel_rows, ratios, evict_rows):
         "move_max took 3-9 / 15-24 / 6-12 µs on these sizes, but as running sums they let rounding accumulate "
         "along the series (9.8e-9 relative error on a series falling from 1e7 to 1, a flat stretch's "
         "volatility 1.2e-9 instead of 0, a constant series' sma not constant) and an inf turns every later "
-        "window NaN; scipy.ndimage's maximum_filter1d does not propagate NaN as the windows do; numba would "
-        "compile on every rank at start-up. So no dependency is added.", "",
+        "window NaN; scipy.ndimage's maximum_filter1d does not propagate NaN as the windows do. numba (the "
+        "optional `fast` extra) runs volatility, ema and rsi as the same operations compiled, bit for bit "
+        "(tests/test_kernels.py), from an on-disk cache (benchmarks/bench_startup.py measures its start-up).", "",
         "Indicator cache eviction: µs per insertion into a full cache of 2,048 entries (300 field indicators "
         "first, the rest nested), each insertion evicting the oldest nested entry; same entries kept "
         "(tests/test_trading_strategy.py drives both on random sequences).", "",

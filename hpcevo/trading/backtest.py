@@ -105,6 +105,7 @@ class _Layout:
         "contiguous",
         "firsts",
         "float_lengths",
+        "float_list",
         "hi",
         "int_lengths",
         "k",
@@ -142,6 +143,7 @@ class _Layout:
         self.lengths = lengths
         self.int_lengths = lengths.tolist()
         self.float_lengths = lengths.astype(np.float64)
+        self.float_list = self.float_lengths.tolist()
         self.bars = float(self.float_lengths.sum())
         self.slices = [slice(int(a), int(b)) for a, b in zip(firsts, ends)]
         self.contiguous = all(pairs[i][1] == pairs[i + 1][0] for i in range(self.k - 1))

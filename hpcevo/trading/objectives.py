@@ -56,7 +56,8 @@ def parse_objectives(spec):
 
 
 def fold_stats(signal, returns, lay, rf, c, borrow, periods_per_year, names):
-    """({name: per-fold array} for `names`, "exposure" and "trades"; bars in total; bars in the market in total).
+    """({name: per-fold values (an array, or a list)} for `names`, "exposure" and "trades"; bars in total; bars in
+    the market in total).
 
     Sharpe, information ratio, exposure and turnover without risk-free or borrow terms (the default objectives)
     go through one compiled pass (`kernels.fold_metrics`, when numba is installed; the same floats). Otherwise
@@ -99,17 +100,18 @@ def _compiled(rf, borrow, names):
 
 
 def _from_rows(rows, lay, periods_per_year, names):
-    """fold_stats' result from the compiled pass's rows."""
-    n = lay.float_lengths
-    held = rows[2]
-    out = {"exposure": held / n, "trades": rows[3]}
+    """fold_stats' result from the compiled pass's rows, as lists of Python floats (the same values NumPy's
+    element-wise division and product give; a few folds cost less as lists than as arrays)."""
+    sharpe, info, held, trades, steps = rows.tolist()
+    n = lay.float_list
+    out = {"exposure": [h / m for h, m in zip(held, n)], "trades": trades}
     if "sharpe" in names:
-        out["sharpe"] = rows[0]
+        out["sharpe"] = sharpe
     if "information_ratio" in names:
-        out["information_ratio"] = rows[1]
+        out["information_ratio"] = info
     if "turnover" in names:
-        out["turnover"] = rows[4] * periods_per_year / n
-    return out, lay.bars, sum(held.tolist())  # whole numbers: exact in any order
+        out["turnover"] = [s * periods_per_year / m for s, m in zip(steps, n)]
+    return out, lay.bars, sum(held)  # whole numbers: exact in any order
 
 
 def _numpy_stats(p, r, lay, rf, c, borrow, periods_per_year, names):
