@@ -43,19 +43,20 @@ else:
                                f"cache them")
 AVAILABLE = why_unavailable is None
 
+
 def rsi_tail(gains, losses, n, ag0, al0, out):
     """indicators.rsi's values from its seeds ag0, al0 (t = n) on, into `out`."""
-    _jit._rsi_tail(gains, losses, 1.0 / n, (n - 1.0) / n, float(ag0), float(al0), out)
+    _jit._rsi_tail(_vector(gains), _vector(losses), 1.0 / n, (n - 1.0) / n, float(ag0), float(al0), out)
 
 
 def volatility(x, n, out):
     """indicators.volatility's values (n < len(x)) into out[n:]; out[:n] is left as it is."""
-    _jit._volatility(x, n, out)
+    _jit._volatility(_vector(x), int(n), out)
 
 
 def recursive(v, gain, keep, y0):
     """y_t = gain * v_t + keep * y_{t-1} from y_{-1} = y0: indicators._recursive's floats (scipy's lfilter)."""
-    return _jit._recursive(np.ascontiguousarray(v, dtype=np.float64), float(gain), float(keep), float(keep * y0))
+    return _jit._recursive(_vector(v), float(gain), float(keep), float(keep * y0))
 
 
 def fold_metrics(p, r, firsts, c, root):
@@ -64,14 +65,21 @@ def fold_metrics(p, r, firsts, c, root):
     buy-and-hold, bars in the market, trades, sum of |position change|, each as objectives.fold_stats computes it;
     status OK or REDO (a fold's sums cancel, or a term is NaN or infinite: rows unset; use the NumPy code, which
     redoes such folds in two passes and raises on a NaN)."""
-    rows, status = _jit._fold_metrics(p[None, :], r, firsts, float(c), float(root))
+    rows, status = _jit._fold_metrics(np.ascontiguousarray(p, dtype=np.float64)[None, :], _vector(r),
+                                      np.ascontiguousarray(firsts, dtype=np.int64), float(c), float(root))
     return rows[0], int(status[0])
 
 
 def fold_metrics_many(signals, r, firsts, c, root):
     """fold_metrics for each row of the 2-D array `signals` (one signal's positions per row) in one call:
     (rows (signals x 5 x folds), status per signal)."""
-    return _jit._fold_metrics(np.ascontiguousarray(signals, dtype=np.float64), r, firsts, float(c), float(root))
+    return _jit._fold_metrics(np.ascontiguousarray(signals, dtype=np.float64), _vector(r),
+                              np.ascontiguousarray(firsts, dtype=np.int64), float(c), float(root))
+
+
+def _vector(x):
+    """x as the contiguous float64 array the compiled signatures take (no copy when it already is one)."""
+    return np.ascontiguousarray(x, dtype=np.float64)
 
 
 def main():
