@@ -87,9 +87,11 @@ def main():
     if not AVAILABLE:
         print(f"hpcevo: compiled kernels off: {why_unavailable}; the NumPy code runs (same results)")
         return 0
-    stats = _jit._fold_metrics.stats
-    where = numba.config.CACHE_DIR or os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
-    print(f"hpcevo: compiled kernels ready ({'loaded from' if stats.cache_hits else 'compiled into'} {where})")
+    dispatcher = _jit._fold_metrics
+    where = getattr(getattr(dispatcher, "_cache", None), "_cache_path", None) or numba.config.CACHE_DIR or \
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")  # the folder numba chose
+    print(f"hpcevo: compiled kernels ready ({'loaded from' if dispatcher.stats.cache_hits else 'compiled into'} "
+          f"{where})")
     return 0
 
 
