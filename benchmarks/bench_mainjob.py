@@ -13,7 +13,6 @@ the outputs and the report (`seconds.output`). Ratios are this checkout's rate o
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from harness import (
     run_process,
     table,
     utc_now,
+    worktree,
 )
 
 BEGIN = "<!-- bench_mainjob:begin (written by benchmarks/bench_mainjob.py --write; edits here are replaced) -->"
@@ -145,14 +145,8 @@ def main():
     load = OtherLoad()
     with tempfile.TemporaryDirectory(prefix="hpcevo-mainjob-") as workdir:
         base_tree = Path(workdir) / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base_tree), base],
-                       check=True)
-        try:
-            commit = subprocess.run(["git", "-C", str(base_tree), "rev-parse", "--short", "HEAD"],
-                                    capture_output=True, text=True, check=True).stdout.strip()
+        with worktree(base, base_tree) as commit:
             runs = measure(size, base_tree, workdir, load)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)], check=False)
     publish(report(size, runs, commit, args, started, time.perf_counter() - t0, load), args, BEGIN, END)
     return 0
 

@@ -39,6 +39,7 @@ from harness import (
     run_process,
     table,
     utc_now,
+    worktree,
 )
 
 BEGIN = "<!-- bench_startup:begin (written by benchmarks/bench_startup.py --write; edits here are replaced) -->"
@@ -115,14 +116,8 @@ def main():
     load = OtherLoad()
     with tempfile.TemporaryDirectory(prefix="hpcevo-startup-") as workdir:
         before_tree = Path(workdir) / "before"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(before_tree), args.before],
-                       check=True)
-        try:
-            commit = subprocess.run(["git", "-C", str(before_tree), "rev-parse", "--short", "HEAD"],
-                                    capture_output=True, text=True, check=True).stdout.strip()
+        with worktree(args.before, before_tree) as commit:
             runs = measure(size, before_tree, workdir, load)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before_tree)], check=False)
     publish(report(size, runs, commit, args, started, time.perf_counter() - t0, load), args, BEGIN, END)
     return 0
 

@@ -6,6 +6,7 @@ script's marked section of BENCHMARKS.md.  The scripts run as `python benchmarks
 folder is on sys.path and they import it as `harness`.
 """
 
+import contextlib
 import datetime
 import os
 import resource
@@ -186,6 +187,17 @@ def git_commit(tracked_only=False):
     except (OSError, subprocess.CalledProcessError):
         pass
     return commit
+
+
+@contextlib.contextmanager
+def worktree(commit, folder):
+    """A detached git worktree of `commit` at `folder` for the duration: yields its short commit name."""
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(folder), commit], check=True)
+    try:
+        yield subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)], check=False)
 
 
 def write_benchmarks(path, text, begin, end):
