@@ -104,17 +104,6 @@ def evaluate_one(evaluate, individual, n_objectives, where):
     return _checked(values, n_objectives, where)
 
 
-def _one_untimed(evaluate, individual, n_objectives, where):
-    """evaluate_one without a time limit."""
-    try:
-        values = evaluate(individual)
-    except Rejected as exc:
-        return None, Failure(REJECTED, str(exc)[:500], "", where)
-    except Exception as exc:  # noqa: BLE001 - as in evaluate_one
-        return None, Failure(type(exc).__name__, str(exc)[:500], traceback.format_exc(), where)
-    return _checked(values, n_objectives, where)
-
-
 def evaluate_many(problem, individuals, where):
     """Evaluate `individuals` as evaluate_one would, one (values, failure) per individual, through the toolbox's
     `evaluate_batch(individuals)` when it has one.
@@ -127,8 +116,6 @@ def evaluate_many(problem, individuals, where):
     evaluate, n = problem.toolbox.evaluate, problem.n_objectives
     batch = getattr(problem.toolbox, "evaluate_batch", None)
     if batch is None or not individuals:
-        if not _LOCAL["timeout"]:  # no time limit: evaluate_one's work without its per-call set-up
-            return [_one_untimed(evaluate, ind, n, where) for ind in individuals]
         return [evaluate_one(evaluate, ind, n, where) for ind in individuals]
     try:
         entries = list(_call(batch, individuals, scale=len(individuals)))

@@ -176,21 +176,28 @@ def _layout(n, folds):
 
 def _take(signal, returns, lay):
     """Positions p and returns r of the folds' bars, laid end to end."""
+    return _take_positions(signal, lay), _take_returns(returns, lay)
+
+
+def _take_positions(signal, lay):
+    """The positions p of the folds' bars laid end to end (p_t = s_(t-1); flat before the first bar)."""
     if lay.contiguous:
         lo, hi = lay.lo, lay.hi
-        r = returns[lo:hi]
         if lo:
-            p = np.asarray(signal[lo - 1 : hi - 1], dtype=np.float64)
-        else:
-            p = np.empty(hi)
-            p[0] = 0.0
-            p[1:] = signal[: hi - 1]
-    else:
-        r = returns[lay.ridx]
-        p = np.asarray(signal[lay.pidx], dtype=np.float64)
-        if lay.zpos.size:
-            p[lay.zpos] = 0.0
-    return p, r
+            return np.asarray(signal[lo - 1 : hi - 1], dtype=np.float64)
+        p = np.empty(hi)
+        p[0] = 0.0
+        p[1:] = signal[: hi - 1]
+        return p
+    p = np.asarray(signal[lay.pidx], dtype=np.float64)
+    if lay.zpos.size:
+        p[lay.zpos] = 0.0
+    return p
+
+
+def _take_returns(returns, lay):
+    """The returns r of the folds' bars laid end to end."""
+    return returns[lay.lo:lay.hi] if lay.contiguous else returns[lay.ridx]
 
 
 _MULTIPLY_ACC = np.multiply.accumulate

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from . import kernels
-from .backtest import _ADD_AT, _evaluate, _take, fold_ratios
+from .backtest import _ADD_AT, _evaluate, _take, _take_positions, _take_returns, fold_ratios
 from .metrics import period_stats
 
 __all__ = ["OBJECTIVES", "PRESETS", "DEFAULT_OBJECTIVES", "parse_objectives", "fold_stats", "fold_stats_many"]
@@ -78,8 +78,8 @@ def fold_stats_many(signals, returns, lay, rf, c, borrow, periods_per_year, name
     one entry per signal: fold_stats' result, or the ValueError it raises."""
     if not signals:
         return []
-    taken = [_take(s, returns, lay)[0] for s in signals]
-    r = _take(signals[0], returns, lay)[1]
+    taken = [_take_positions(s, lay) for s in signals]
+    r = _take_returns(returns, lay)  # once for all of them
     done = [None] * len(signals)
     if _compiled(rf, borrow, names):
         rows, status = kernels.fold_metrics_many(np.stack(taken), r, lay.firsts, c, math.sqrt(periods_per_year))

@@ -284,7 +284,8 @@ def _summary(ctx, overfitting):
     return {"trading": trading, "overfitting": overfitting, "print": lines}
 
 
-def _row(ctx, series, i, cands, ids, n_eff, seed, bench_block=None):
+def _row(ctx, series, i, cands, ids, n_eff, seed, bench_block):
+    """One row of strategies.csv; bench_block: the series' buy-and-hold block length (None: holdout too short)."""
     stats = {p: _stats(series, i, p, ctx) for p in PERIODS}
     row = {"id": "BH" if i is None else ids[i], "expression": "buy_and_hold" if i is None else cands[i].expression,
            "market": series.name, "size": 0 if i is None else len(cands[i].tree),
@@ -307,8 +308,6 @@ def _row(ctx, series, i, cands, ids, n_eff, seed, bench_block=None):
         xo, xb = _excess_in(series, net, hold), _excess_in(series, series.bh, hold)
         k = 0 if i is None else int(ids[i][1:])
         # block lengths: the strategy's, and the larger of it and the benchmark's (what each interval would find)
-        if bench_block is None:
-            bench_block = stationary_block_length(xb)
         block = bench_block if i is None else stationary_block_length(xo)  # buy and hold: xo is xb
         low, high = sharpe_confidence_interval(xo, ctx.periods_per_year, reps=BOOTSTRAP_REPS,
                                                seed=statistics_seed(seed, 2, k), block_size=block)
