@@ -200,6 +200,23 @@ def test_net_returns_match_reference():
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"seed {seed}")
 
 
+def test_net_returns_of_many_strategies_are_each_ones_own():
+    """A 2-D p (a strategy per row) gives each row the floats that row alone gives; other shapes are refused."""
+    for seed in SEEDS:
+        p, r, cost, borrow, rf, ppy = random_case(seed)
+        rows = np.stack([p, -p, np.zeros_like(p), np.roll(p, 3)])
+        got = mt.net_returns(rows, r, cost, borrow_bps=borrow, rf=rf, periods_per_year=ppy)
+        assert got.shape == rows.shape
+        for row, one in zip(got, rows):
+            assert row.tobytes() == mt.net_returns(one, r, cost, borrow_bps=borrow, rf=rf,
+                                                   periods_per_year=ppy).tobytes()
+    with pytest.raises(ValueError, match=r"p must be a 1-D array or a 2-D array \(one strategy per row\), got shape "
+                                         r"\(2, 2, 3\)"):
+        mt.net_returns(np.zeros((2, 2, 3)), np.zeros(3), 0.0)
+    with pytest.raises(ValueError, match="p values must be -1, 0 or 1"):
+        mt.net_returns(np.full((2, 3), 0.5), np.zeros(3), 0.0)
+
+
 def test_period_stats_match_reference():
     for seed in SEEDS:
         p, r, cost, borrow, rf, ppy = random_case(seed)

@@ -66,8 +66,14 @@ def _series(x, name, n=None):
     return arr
 
 
-def _positions(p, name="p"):
-    p = _series(p, name)
+def _positions(p, name="p", rows=False):
+    """p as float64, checked: 1-D, or 2-D (one strategy per row) with rows=True; values in {-1, 0, 1}."""
+    if rows:
+        p = np.asarray(p, dtype=np.float64)
+        if p.ndim not in (1, 2):
+            raise ValueError(f"{name} must be a 1-D array or a 2-D array (one strategy per row), got shape {p.shape}")
+    else:
+        p = _series(p, name)
     if not np.isin(p, (-1.0, 0.0, 1.0)).all():
         raise ValueError(f"{name} values must be -1, 0 or 1")
     return p
@@ -86,8 +92,8 @@ def _check_ppy(periods_per_year):
 
 
 def _steps(p):
-    """|p_t - p_{t-1}| with p = 0 before the period."""
-    return np.abs(np.diff(p, prepend=0.0))
+    """|p_t - p_{t-1}| with p = 0 before the period (along the last axis)."""
+    return np.abs(np.diff(p, prepend=0.0, axis=-1))
 
 
 def net_returns(p, r, cost_bps, *, borrow_bps=0.0, rf=None, periods_per_year=252):
@@ -95,16 +101,17 @@ def net_returns(p, r, cost_bps, *, borrow_bps=0.0, rf=None, periods_per_year=252
     R_t = p_t r_t - c |p_t - p_{t-1}| - b max(-p_t, 0) + rf_t (1 - |p_t|), c = cost_bps/1e4,
     b = borrow_bps/1e4/periods_per_year (annual borrow fee on shorts, charged per bar held short), p = 0 before the
     period (first bar pays entry cost), rf_t = per-bar risk-free return (an array of the period's length, or
-    None = 0): earned while flat."""
-    p = _positions(p)
-    r = _series(r, "r", p.shape[0])
+    None = 0): earned while flat. p may also be 2-D, one strategy per row (the bars along its rows): each row's
+    net returns, the floats the row alone gives."""
+    p = _positions(p, rows=True)
+    r = _series(r, "r", p.shape[-1])
     c = _rate(cost_bps, "cost_bps") / 10_000.0
     b = _rate(borrow_bps, "borrow_bps") / 10_000.0 / _check_ppy(periods_per_year)
     net = p * r - c * _steps(p)
     if b:
         net -= b * np.maximum(-p, 0.0)
     if rf is not None:
-        net += _series(rf, "rf", p.shape[0]) * (1.0 - np.abs(p))
+        net += _series(rf, "rf", p.shape[-1]) * (1.0 - np.abs(p))
     return net
 
 

@@ -14,7 +14,6 @@ import numpy as np
 
 from ..output import atomic_write, csv_text
 from ..rng import statistics_seed
-from .backtest import positions
 from .language import to_expression
 from .metrics import METRICS, net_returns, period_stats, trade_list
 from .overfitting import (
@@ -83,8 +82,7 @@ class _Series:
 
     def __init__(self, name, dates, period, bh, rf, p=None, nets=None, data=None):
         self.name, self.dates, self.period, self.bh, self.rf = name, dates, period, bh, rf
-        self.p = p if p is not None else []
-        self.nets = nets if nets is not None else []
+        self.p, self.nets = p, nets  # candidates x bars: positions, net returns (row i: candidate i)
         self.data = data  # (market, lo, hi) for instruments; None for the portfolio
 
     def mask(self, period):
@@ -108,30 +106,32 @@ def _market_series(ctx, m, cands, only=None):
     # rule is in the market), the convention of the validation folds and of `hpcevo backtest --start`
     cuts = [0, *np.flatnonzero(period[1:] != period[:-1]) + 1, hi - lo]
 
-    def net(p, only=None):
-        return np.concatenate([net_returns(p[a:b], r[a:b], ctx.cost_bps, borrow_bps=ctx.borrow_bps,
+    def net(p, only=None):  # p: one row of positions, or one per candidate (the same floats as row by row)
+        return np.concatenate([net_returns(p[..., a:b], r[a:b], ctx.cost_bps, borrow_bps=ctx.borrow_bps,
                                            rf=None if rf is None else rf[a:b], periods_per_year=ctx.periods_per_year)
-                               if only is None or period[a] in only else np.zeros(b - a)
-                               for a, b in zip(cuts[:-1], cuts[1:])])
+                               if only is None or period[a] in only else np.zeros(p.shape[:-1] + (b - a,))
+                               for a, b in zip(cuts[:-1], cuts[1:])], axis=-1)
 
     series = _Series(market.name, dates, period, net(np.ones(hi - lo)), rf, data=(market, lo, hi))
     series.cuts = cuts
-    for cand in cands:
-        p = positions(cand.signals[m])[lo:hi]
-        series.p.append(p)
-        series.nets.append(net(p, only))
+    # positions(signal)[lo:hi] of every candidate, a row each: p_t = s_{t-1}, p_0 = 0
+    held = np.zeros((len(cands), market.n_bars))
+    for i, cand in enumerate(cands):
+        held[i, 1:] = cand.signals[m][:-1]
+    series.p = held[:, lo:hi]
+    series.nets = net(series.p, only)
     return series
 
 
-def _portfolio(parts, n_cands):
+def _portfolio(parts):
     """Equal weight, each day, over the instruments that have a bar that day."""
     dates = np.unique(np.concatenate([s.dates for s in parts]))
     index = [np.searchsorted(dates, s.dates) for s in parts]
 
-    def combine(get):
-        total, count = np.zeros(dates.shape[0]), np.zeros(dates.shape[0])
+    def combine(get):  # get(s): one array, or one row per candidate (combined element by element)
+        total, count = np.zeros(get(parts[0]).shape[:-1] + dates.shape), np.zeros(dates.shape[0])
         for s, at in zip(parts, index):
-            total[at] += get(s)
+            total[..., at] += get(s)
             count[at] += 1
         return total / count
 
@@ -139,11 +139,8 @@ def _portfolio(parts, n_cands):
     for s, at in zip(parts, index):
         period[at] = s.period
     rf = combine(lambda s: s.rf) if all(s.rf is not None for s in parts) else None
-    out = _Series("portfolio", dates, period, combine(lambda s: s.bh), rf)
-    for i in range(n_cands):
-        out.p.append(combine(lambda s: s.p[i]))
-        out.nets.append(combine(lambda s: s.nets[i]))
-    return out
+    return _Series("portfolio", dates, period, combine(lambda s: s.bh), rf, p=combine(lambda s: s.p),
+                   nets=combine(lambda s: s.nets))
 
 
 def strategy_series(ctx, cands, only=None):
@@ -153,7 +150,7 @@ def strategy_series(ctx, cands, only=None):
     period is traded on its own, so the kept periods' figures are the same floats)."""
     parts = [s for s in (_market_series(ctx, m, cands, only) for m in range(len(ctx.markets))) if s is not None]
     if len(parts) > 1:
-        parts.append(_portfolio(parts, len(cands)))
+        parts.append(_portfolio(parts))
     return parts
 
 
@@ -271,7 +268,8 @@ def _effective(ctx, train, trials, n_trials):
         return None, n_trials, len(sample)
     cands = [Candidate(e, tree, ctx.signals(tree), ()) for e, tree in ((e, parse(e)) for _, e in sample)]
     series = strategy_series(ctx, cands, only=("train",))[-1]
-    matrix = np.column_stack([_excess_in(series, net, train) for net in series.nets])
+    excess = _excess(series.nets[:, train], series.rf[train] if series.rf is not None else None)
+    matrix = np.ascontiguousarray(excess.T)  # T x N, laid out as np.column_stack of the columns lays it
     clusters = effective_trials(matrix, CLUSTER_CORRELATION)
     return clusters, max(1, min(n_trials, round(n_trials * clusters / len(sample)))), len(sample)
 
