@@ -362,9 +362,9 @@ def reference_evict(cache, max_entries):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_indicator_cache_evicts_as_the_scan_did(seed):
-    """Random insertions (fields, field indicators, nested ones, repeats), occasional removals, clears and a
-    lowered bound: the IndicatorCache holds the same entries, in the same order, as a plain dict with the
-    reference scan, after every step; a plain dict through _evict too."""
+    """Random insertions (fields, field indicators, nested ones, repeats), entries used again, occasional
+    removals, clears and a lowered bound: the IndicatorCache holds the same entries, in the same order, as a
+    plain dict with the reference scan, after every step; a plain dict through _evict too."""
     rng = random.Random(seed)
     flat = [*FIELDS, *(f"sma({f},{w})" for f in FIELDS for w in (5, 20, 50))]
     nested = [f"{a}({b}({f},{w}),{v})" for a in ("sma", "ema", "rsi") for b in ("ema", "roc") for f in FIELDS[:3]
@@ -382,6 +382,10 @@ def test_indicator_cache_evicts_as_the_scan_did(seed):
                 del cache[key]
         elif roll < 0.035:
             bound = rng.choice([3, 8, 20, 40])
+        elif roll < 0.2 and ref:  # an entry used again, as compile_signal marks it: the newest now
+            key = rng.choice(list(ref))
+            for cache in (new, plain, ref):
+                cache[key] = cache.pop(key)
         else:
             key = rng.choice(flat) if rng.random() < 0.3 else rng.choice(nested)
             if key not in ref:
@@ -410,6 +414,19 @@ def test_compile_signal_with_an_indicator_cache_keeps_the_same_entries():
         evicted |= bool({k for k in seen if k.count("(") > 1} - set(new))
         seen |= set(new)
     assert evicted
+
+
+@pytest.mark.parametrize("make", [IndicatorCache, dict])
+def test_a_nested_indicator_used_again_is_evicted_last(make):
+    market = random_market(300, 8)
+    cache = make()
+    bound = 6  # close, ema(close,5), sma(close,5) and three nested indicators
+    for text in ("gt(sma(ema(close,5),10),close)", "gt(sma(ema(close,5),20),close)",
+                 "gt(sma(ema(close,5),50),close)", "gt(sma(ema(close,5),10),sma(close,5))",  # ...10 used again
+                 "gt(sma(ema(close,5),100),close)"):  # one more: the least recently used (...20) goes
+        compile_signal(parse(text), market, cache, max_cache_entries=bound)
+    nested = [k for k in cache if k.count("(") > 1]
+    assert nested == ["sma(ema(close,5),50)", "sma(ema(close,5),10)", "sma(ema(close,5),100)"]
 
 
 def test_cache_keys_are_sub_expressions():
