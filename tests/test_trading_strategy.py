@@ -643,3 +643,21 @@ def test_static_limit_makes_deaps_children_without_deep_copies():
         runs[label] = ([to_expression(ind) for ind in population], random.random())
     assert runs["ours"] == runs["deap"]
     assert sum(too_high) >= 10  # children over the limit were replaced by a parent, in both
+
+
+def test_apply_indicator_told_where_the_values_start_gives_the_same_floats():
+    from hpcevo.trading.language import apply_indicator
+
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        n = int(rng.integers(1, 400))
+        values = 100.0 + np.cumsum(rng.standard_normal(n))
+        lead = int(rng.integers(0, n + 1))
+        values[:lead] = np.nan
+        if trial % 5 == 0 and lead < n:
+            values[rng.integers(lead, n)] = np.nan  # a NaN after the start too
+        func = [indicators.sma, indicators.ema, indicators.rsi, indicators.roc, indicators.volatility][trial % 5]
+        window = int(rng.choice([2, 5, 20]))
+        with np.errstate(all="ignore"):
+            told, found = apply_indicator(func, values, window, lead), apply_indicator(func, values, window)
+        assert told.tobytes() == found.tobytes(), (trial, n, lead)

@@ -102,18 +102,22 @@ _BLANKS = str.maketrans("\t\n\r\f\v", "     ")
 # so nothing needs a lambda); `strategy.compile_signal` is the fast, cached path with the same meaning.
 
 
-def apply_indicator(func, values, window):
+def apply_indicator(func, values, window, first=None):
     """func(values, window) on the part of `values` after its leading NaNs (the warm-up of an inner indicator),
-    padded back with NaN, so indicators can be nested whatever their seeding."""
+    padded back with NaN, so indicators can be nested whatever their seeding. `first`: the index of the first
+    value that is not NaN (len(values) when all are), when the caller knows it (compile_signal's cache does)."""
     values = np.asarray(values, dtype=np.float64)
-    if values.shape[0] and np.isnan(values[0]):
+    if first is None:
+        if not (values.shape[0] and np.isnan(values[0])):
+            return func(values, window)
         valid = ~np.isnan(values)
-        out = np.full(values.shape[0], np.nan)
-        if valid.any():
-            first = int(valid.argmax())
-            out[first:] = func(values[first:], window)
-        return out
-    return func(values, window)
+        first = int(valid.argmax()) if valid.any() else values.shape[0]
+    elif first == 0:
+        return func(values, window)
+    out = np.full(values.shape[0], np.nan)
+    if first < values.shape[0]:
+        out[first:] = func(values[first:], window)
+    return out
 
 
 def op_sma(price, window):

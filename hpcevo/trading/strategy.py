@@ -385,7 +385,7 @@ def compile_signal(tree, market, cache, max_cache_entries=CACHE_MAX_ENTRIES):
                 key = f"{op[1]}({series[0]},{window[0]})"
                 entry = cache.get(key)
                 if entry is None:
-                    entry = cache[key] = _entry(key, apply_indicator(op[2], series[1], window[1]))
+                    entry = cache[key] = _entry(key, apply_indicator(op[2], series[1], window[1], series[2]))
                     if len(cache) > max_cache_entries:
                         _evict(cache, max_cache_entries)
                 elif "(" in series[0]:  # a nested indicator used again: the newest entry now (evicted last)
