@@ -172,37 +172,34 @@ def _fold_metrics(signals, r, firsts, c, root):
     return out, status
 
 
+@numba.njit(inline="always")
+def _filter_step(x, z, gain, a1):
+    """One step of scipy.signal.lfilter([gain], [1.0, a1], ...), the same operations: lfilter pads b to
+    [gain, 0.0] and runs the transposed direct form y = z + gain * x, z = x * 0.0 - y * a1. Returns (y, z)."""
+    y = z + gain * x
+    return y, x * 0.0 - y * a1
+
+
 @numba.njit(_OUT(_IN, _F, _F, _F), **_JIT)
 def _recursive(v, gain, keep, z):
-    """scipy.signal.lfilter([gain], [1.0, -keep], v, zi=[z])[0], the same operations: lfilter pads b to
-    [gain, 0.0] and runs the transposed direct form y = z + gain * v, z = v * 0.0 - y * (-keep)."""
+    """scipy.signal.lfilter([gain], [1.0, -keep], v, zi=[z])[0] (`_filter_step` over v)."""
     out = np.empty(v.shape[0])
-    a1 = -keep
     for i in range(v.shape[0]):
-        x = v[i]
-        y = z + gain * x
-        z = x * 0.0 - y * a1
-        out[i] = y
+        out[i], z = _filter_step(v[i], z, gain, -keep)
     return out
 
 
 @numba.njit(types.void(_IN, _IN, _F, _F, _F, _F, _OUT), **_JIT)
 def _rsi_tail(gains, losses, gain, keep, ag0, al0, out):
-    """indicators.rsi from its seeds on: both recursions (as `_recursive`) and 100 - 100 / (1 + ag / al),
-    100 where al is 0, into out[0..]."""
+    """indicators.rsi from its seeds on: both recursions (as `_recursive`, from zi = keep * seed) and
+    100 - 100 / (1 + ag / al), 100 where al is 0, into out[0..]."""
     zg = keep * ag0
     zl = keep * al0
-    a1 = -keep
+    ag, al = ag0, al0
     for i in range(gains.shape[0] + 1):
-        if i == 0:
-            ag, al = ag0, al0
-        else:
-            g = gains[i - 1]
-            ag = zg + gain * g
-            zg = g * 0.0 - ag * a1
-            v = losses[i - 1]
-            al = zl + gain * v
-            zl = v * 0.0 - al * a1
+        if i:
+            ag, zg = _filter_step(gains[i - 1], zg, gain, -keep)
+            al, zl = _filter_step(losses[i - 1], zl, gain, -keep)
         out[i] = 100.0 if al == 0.0 else 100.0 - 100.0 / (1.0 + ag / al)
 
 
