@@ -8,6 +8,7 @@ import sys
 import tomllib
 
 from . import __version__
+from .console import say
 from .errors import ConfigError, UserError
 
 __all__ = ["main", "build_parser"]
@@ -190,10 +191,12 @@ def _problems():
 
     width = max(map(len, BUILTIN))
     indent = " " * (width + 2)
+    lines = []
     for name, (factory, description) in BUILTIN.items():
-        print(fill(description, f"{name:<{width}}  ", indent))
+        lines.append(fill(description, f"{name:<{width}}  ", indent))
         options = ", ".join(option(key, default) for key, default in factory_options(factory) or ())
-        print(fill(f"options: {options or 'none'}", indent, indent + "  "))
+        lines.append(fill(f"options: {options or 'none'}", indent, indent + "  "))
+    say("\n".join(lines))  # `python -m hpcevo problems | head`: a reader that leaves is not a failure
     return 0
 
 

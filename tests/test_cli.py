@@ -2,10 +2,12 @@
 
 import json
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
-from conftest import hpcevo, same_results
+from conftest import ROOT, hpcevo, same_results
 
 SMALL = ["--population", 24, "--generations", 12, "--migration-interval", 4, "--migrants", 3, "--quiet"]
 
@@ -108,6 +110,15 @@ def test_problems_lists_builtins():
             "            options: length=100, indpb=0.05\n") in run.stdout
     assert 'options: data="sp500", objectives="default", folds=4,' in run.stdout
     assert all(len(line) <= 100 for line in run.stdout.splitlines())
+
+
+def test_problems_to_a_reader_that_leaves_at_once():
+    """`python -m hpcevo problems | head -0`: the pipe is closed before anything is written; exit 0, no traceback."""
+    cmd = [sys.executable, "-m", "hpcevo", "problems"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT) as proc:
+        proc.stdout.close()  # before the process has even imported hpcevo
+        assert proc.wait(timeout=60) == 0
+        assert proc.stderr.read() == b""
 
 
 @pytest.mark.slow

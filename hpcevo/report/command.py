@@ -1,10 +1,10 @@
 """`python -m hpcevo report RUN_DIR`: figures and a text summary of a run folder, from its text files only."""
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from ..console import say
 from .rundata import ReportError, epoch_ends, load_run, migration_generations, reported_strategies, top_strategies
 from .summary_text import summary_lines
 
@@ -164,10 +164,7 @@ def report_command(args, out=None, err=None):
     page = write_page(run, figure_dir / "report.html", [p for p in written if p not in pages.values()], strategies,
                       pages, [*notes, *run.page_notes], reported, args.top)
     lines = summary_lines(run, args.top, strategies, written, figure_dir, page)
-    try:
-        print("\n".join(lines), file=out, flush=True)
-    except BrokenPipeError:  # `hpcevo report RUN | head`: the reader left; the figures are written
-        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    say("\n".join(lines), out)  # `hpcevo report RUN | head`: the reader may leave; the figures are written
     for note in notes:
         print(f"hpcevo: note: {note}", file=err)
     return 0

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ..console import say
 from ..walkforward.files import COLUMNS, RETURN_COLUMNS
 from .readers import ReportError, _fix, read_csv, read_json, to_int, to_text
 
@@ -307,10 +308,7 @@ def walkforward_report(args, out, err):
     figure_dir = figure_folder(args, wf.path)
     figures = [walkforward_figure(wf, figure_dir / FIGURE)] if wf.dates is not None else []
     page = write_walkforward_page(wf, figure_dir / "report.html", figures[0] if figures else None, notes)
-    try:
-        print("\n".join(walkforward_lines(wf, figures, figure_dir, page)), file=out, flush=True)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    say("\n".join(walkforward_lines(wf, figures, figure_dir, page)), out)
     for note in notes:
         print(f"hpcevo: note: {note}", file=err)
     return 0

@@ -4,13 +4,12 @@
 import argparse
 import csv
 import json
-import os
-import sys
 import tomllib
 from pathlib import Path
 
 import numpy as np
 
+from ..console import say
 from ..errors import UserError
 
 __all__ = ["add_arguments", "backtest_command", "backtest_markets", "backtest_run", "DEFAULTS"]
@@ -300,8 +299,5 @@ def backtest_command(args):
                                    settings["long_short"], args.start, args.end, settings["periods_per_year"],
                                    settings["borrow_bps"], settings["risk_free"])
         output = results[0] if len(results) == 1 else {"markets": results}
-    try:
-        print(json.dumps(output, indent=1), flush=True)
-    except BrokenPipeError:  # `hpcevo backtest ... | head`: the reader left; not a failure
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    say(json.dumps(output, indent=1))  # `hpcevo backtest ... | head`: a reader that leaves is not a failure
     return 0
