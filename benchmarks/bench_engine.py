@@ -319,7 +319,10 @@ def section_serial(size, cli):
                         f" eaSimple in-process against the whole hpcevo CLI process: {strict[0]:.2f}x)")
     text = (f"### 1. One island, serial: hpcevo vs `deap.algorithms.eaSimple`\n\n"
             f"Population {pop}, {gens} generations, cxpb {CXPB}, mutpb {MUTPB}, seed {SEED}; the same toolbox "
-            f"(`hpcevo.problems`). Ratio = eaSimple time / hpcevo time (> 1: hpcevo faster); the CPU-time ratio "
+            f"(`hpcevo.problems`): eaSimple maps its `evaluate` over the individuals, as DEAP does, and hpcevo hands "
+            f"each generation to its `evaluate_batch` where it has one (Rastrigin's: the floats of `evaluate`, a "
+            f"generation per NumPy call; `benchmarks/bench_batch.py` measures what that alone gives). "
+            f"Ratio = eaSimple time / hpcevo time (> 1: hpcevo faster); the CPU-time ratio "
             f"uses the processor time of the same runs, which other processes on a shared machine barely move."
             f"\n\nIn one process: eaSimple timed from `toolbox.population()` to its end (without stats or hall of "
             f"fame), against hpcevo's `run_islands` on the serial backend (1 island, no migration; it also keeps a "

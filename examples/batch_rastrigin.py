@@ -42,7 +42,9 @@ def make_toolbox(dimension=30, batch=True):
     toolbox = rastrigin(dimension)
     toolbox.register("evaluate", evaluate)
     if batch:
-        toolbox.register("evaluate_batch", evaluate_batch)
+        toolbox.register("evaluate_batch", evaluate_batch)  # in place of the built-in's own batch
+    else:
+        toolbox.unregister("evaluate_batch")  # the built-in's batch gives its own evaluate's floats, not these
     return toolbox
 
 

@@ -17,6 +17,9 @@ from hpcevo.problems import BUILTIN, ackley, onemax, rastrigin, rosenbrock, schw
 from hpcevo.problems.common import clip_to_bounds, creator_class
 from hpcevo.problems.functions import (
     BOUNDS,
+    batch_rastrigin,
+    batch_rosenbrock,
+    batch_sphere,
     eval_ackley,
     eval_rastrigin,
     eval_rosenbrock,
@@ -44,6 +47,55 @@ def seeded():
 
 
 # --- objective values -------------------------------------------------------------------------
+
+BATCHES = {"sphere": (batch_sphere, eval_sphere), "rastrigin": (batch_rastrigin, eval_rastrigin),
+           "rosenbrock": (batch_rosenbrock, eval_rosenbrock)}
+
+
+@pytest.mark.parametrize("name", sorted(BATCHES))
+def test_batch_evaluation_gives_each_individual_the_floats_of_its_own_evaluation(name, seeded):
+    """evaluate_batch against evaluate, bit for bit: in-bounds and far-out genes, signed zeros, several lengths,
+    the batch cut into chunks of any size (as evaluator ranks cut it)."""
+    batch, one = BATCHES[name]
+    rng = random.Random(7)
+    low, up = BOUNDS[name]
+    for dimension in (2, 3, 30, 101):
+        individuals = [[rng.uniform(low, up) for _ in range(dimension)] for _ in range(60)]
+        individuals += [[rng.choice([0.0, -0.0, 1e-300, -1e300, 1e154, 0.5]) for _ in range(dimension)]
+                        for _ in range(20)]
+        want = [tuple(v.hex() for v in one(ind)) for ind in individuals]
+        for size in (1, 7, len(individuals)):
+            got = [entry for start in range(0, len(individuals), size)
+                   for entry in batch(individuals[start:start + size])]
+            assert [tuple(v.hex() for v in entry) for entry in got] == want, (dimension, size)
+    toolbox = REAL[name](dimension=5)
+    assert toolbox.evaluate_batch.func is batch
+    with pytest.raises(ValueError, match="evaluate_batch needs individuals of one length"):
+        batch([[0.1] * 5, [0.1] * 4])  # the engine then evaluates them one by one
+    with pytest.raises(ValueError, match="evaluate_batch needs finite genes"):
+        batch([[0.1] * 5, [0.1, math.inf, 0.1, 0.1, 0.1]])
+
+
+def test_functions_without_an_exact_batch_have_none():
+    """Ackley's exp and Schwefel's sin might round differently in NumPy: those toolboxes evaluate one by one."""
+    assert not hasattr(ackley(), "evaluate_batch") and not hasattr(schwefel(), "evaluate_batch")
+
+
+def test_a_run_gives_the_same_results_with_and_without_the_batch():
+    import hpcevo
+
+    def without_batch():
+        toolbox = rastrigin(dimension=8)
+        toolbox.unregister("evaluate_batch")
+        return toolbox
+
+    settings = {"islands": 2, "population": 30, "generations": 6, "migration_interval": 3, "seed": 4,
+                "algorithm": "simple", "progress": False}
+    a = hpcevo.evolve(lambda: rastrigin(dimension=8), **settings)
+    b = hpcevo.evolve(without_batch, **settings)
+    assert a.logbook.to_csv() == b.logbook.to_csv()
+    assert [list(ind) for ind in a.hall_of_fame] == [list(ind) for ind in b.hall_of_fame]
+    assert [[list(i) for i in pop] for pop in a.populations] == [[list(i) for i in pop] for pop in b.populations]
 
 
 def test_optima_are_zero():

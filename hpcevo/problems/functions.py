@@ -1,12 +1,17 @@
 """Real-valued single-objective benchmarks (sphere, Rastrigin, Ackley, Schwefel, Rosenbrock), minimised.
 
 `eval_*` take a sequence of floats and return a 1-tuple (DEAP fitness values); the factories of the
-same names without the prefix build a ready toolbox. All have global minimum 0.
+same names without the prefix build a ready toolbox. All have global minimum 0. The sphere, Rastrigin and
+Rosenbrock toolboxes also have `evaluate_batch` (`batch_*`: a generation as one NumPy array), which gives each
+individual the floats its `eval_*` gives: the same operations, each sum taken gene by gene in the same order
+(and NumPy's float64 cos is the C library's, as `math.cos` is; tests/test_problems.py compares every bit).
 """
 
 import math
 from functools import partial
+from itertools import chain
 
+import numpy as np
 from deap import base
 
 from .common import check_int, clipped, creator_class, uniform_gene
@@ -14,6 +19,9 @@ from .common import check_int, clipped, creator_class, uniform_gene
 __all__ = [
     "BOUNDS",
     "ackley",
+    "batch_rastrigin",
+    "batch_rosenbrock",
+    "batch_sphere",
     "eval_ackley",
     "eval_rastrigin",
     "eval_rosenbrock",
@@ -92,7 +100,53 @@ def eval_rosenbrock(x):
     return (total,)
 
 
-def _real_toolbox(name, evaluate, dimension):
+def _genes(individuals):
+    """The individuals' genes as a genes x individuals float64 array (each gene's values contiguous). ValueError
+    for individuals of different lengths or a gene that is not finite: the engine then evaluates the batch one
+    by one, so such an individual fails as `eval_*` makes it fail."""
+    d = len(individuals[0])
+    if any(len(ind) != d for ind in individuals):
+        raise ValueError("evaluate_batch needs individuals of one length")
+    flat = np.fromiter(chain.from_iterable(individuals), np.float64, len(individuals) * d)  # faster than np.array
+    if not np.isfinite(flat).all():
+        raise ValueError("evaluate_batch needs finite genes")
+    return np.ascontiguousarray(flat.reshape(len(individuals), d).T)
+
+
+def _gene_by_gene(rows):
+    """Each column's sum of `rows` taken one row after another onto 0.0, as a Python loop adds them."""
+    total = np.zeros(rows.shape[1])
+    for row in rows:
+        total += row
+    return total
+
+
+def batch_sphere(individuals):
+    """eval_sphere of every individual: [(value,), ...], the same floats."""
+    x = _genes(individuals)
+    with np.errstate(over="ignore"):  # inf, as Python's float arithmetic gives it
+        return [(v,) for v in _gene_by_gene(x * x).tolist()]
+
+
+def batch_rastrigin(individuals):
+    """eval_rastrigin of every individual: [(value,), ...], the same floats."""
+    x = _genes(individuals)
+    with np.errstate(over="ignore"):  # inf, as Python's float arithmetic gives it
+        squares, cosines = _gene_by_gene(x * x), _gene_by_gene(np.cos(_TWO_PI * x))
+        return [(v,) for v in (10.0 * x.shape[0] + squares - 10.0 * cosines).tolist()]
+
+
+def batch_rosenbrock(individuals):
+    """eval_rosenbrock of every individual: [(value,), ...], the same floats."""
+    x = _genes(individuals)
+    prev, cur = x[:-1], x[1:]
+    with np.errstate(over="ignore", invalid="ignore"):  # inf (and inf - inf: NaN), as Python's floats give them
+        a = cur - prev * prev
+        b = 1.0 - prev
+        return [(v,) for v in _gene_by_gene(100.0 * a * a + b * b).tolist()]
+
+
+def _real_toolbox(name, evaluate, dimension, batch=None):
     """Build the shared real-vector toolbox: uniform init, clipped cxBlend and clipped mutGaussian."""
     from deap import tools
 
@@ -103,6 +157,8 @@ def _real_toolbox(name, evaluate, dimension):
     toolbox.register("individual", tools.initRepeat, individual, partial(uniform_gene, low, up), dimension)
     toolbox.register("population", tools.initRepeat, list, toolbox.individual)
     toolbox.register("evaluate", evaluate)
+    if batch is not None:
+        toolbox.register("evaluate_batch", batch)
     toolbox.register("mate", clipped, tools.cxBlend, alpha=0.5, low=low, up=up)
     toolbox.register(
         "mutate", clipped, tools.mutGaussian, mu=0.0, sigma=0.1 * (up - low), indpb=1.0 / dimension, low=low, up=up
@@ -113,12 +169,12 @@ def _real_toolbox(name, evaluate, dimension):
 
 def sphere(dimension=30):
     """Toolbox for the sphere function on [-5.12, 5.12]^dimension."""
-    return _real_toolbox("sphere", eval_sphere, check_int("dimension", dimension, 1))
+    return _real_toolbox("sphere", eval_sphere, check_int("dimension", dimension, 1), batch_sphere)
 
 
 def rastrigin(dimension=30):
     """Toolbox for the Rastrigin function on [-5.12, 5.12]^dimension."""
-    return _real_toolbox("rastrigin", eval_rastrigin, check_int("dimension", dimension, 1))
+    return _real_toolbox("rastrigin", eval_rastrigin, check_int("dimension", dimension, 1), batch_rastrigin)
 
 
 def ackley(dimension=30):
@@ -133,4 +189,4 @@ def schwefel(dimension=30):
 
 def rosenbrock(dimension=30):
     """Toolbox for the Rosenbrock function on [-2.048, 2.048]^dimension (needs dimension >= 2 to be non-trivial)."""
-    return _real_toolbox("rosenbrock", eval_rosenbrock, check_int("dimension", dimension, 2))
+    return _real_toolbox("rosenbrock", eval_rosenbrock, check_int("dimension", dimension, 2), batch_rosenbrock)
