@@ -69,11 +69,22 @@ def test_batch_evaluation_gives_each_individual_the_floats_of_its_own_evaluation
                    for entry in batch(individuals[start:start + size])]
             assert [tuple(v.hex() for v in entry) for entry in got] == want, (dimension, size)
     toolbox = REAL[name](dimension=5)
-    assert toolbox.evaluate_batch.func is batch
+    assert toolbox.evaluate_batch.func is batch  # its probe agreed (a platform where it does not: test fails)
     with pytest.raises(ValueError, match="evaluate_batch needs individuals of one length"):
         batch([[0.1] * 5, [0.1] * 4])  # the engine then evaluates them one by one
     with pytest.raises(ValueError, match="evaluate_batch needs finite genes"):
         batch([[0.1] * 5, [0.1, math.inf, 0.1, 0.1, 0.1]])
+
+
+def test_a_batch_that_disagrees_with_evaluate_is_not_registered(monkeypatch):
+    import numpy as np
+
+    from hpcevo.problems import functions
+
+    cos = np.cos
+    monkeypatch.setattr(functions.np, "cos", lambda x: np.nextafter(cos(x), np.inf))  # a cos one ulp off
+    assert not hasattr(rastrigin(dimension=4), "evaluate_batch")
+    assert hasattr(sphere(dimension=4), "evaluate_batch")
 
 
 def test_functions_without_an_exact_batch_have_none():
