@@ -112,13 +112,15 @@ def evaluate_many(problem, individuals, where):
     individual that failed (a `hpcevo.Rejected` for one rejected on purpose); only that individual is
     penalised.  A batch that raises, times out (eval_timeout times the batch's length) or returns a list of
     the wrong length is evaluated again one by one with `evaluate`, so a failing individual never costs the
-    others their fitness."""
+    others their fitness; one that returns NotImplemented (it declines, having evaluated nothing) is evaluated
+    one by one at once."""
     evaluate, n = problem.toolbox.evaluate, problem.n_objectives
     batch = getattr(problem.toolbox, "evaluate_batch", None)
     if batch is None or not individuals:
         return [evaluate_one(evaluate, ind, n, where) for ind in individuals]
     try:
-        entries = list(_call(batch, individuals, scale=len(individuals)))
+        entries = _call(batch, individuals, scale=len(individuals))
+        entries = None if entries is NotImplemented else list(entries)
     except (_TimedOut, Exception):  # noqa: BLE001 - any failure of the batch: evaluate one by one
         entries = None
     if entries is None or len(entries) != len(individuals):

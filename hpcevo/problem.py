@@ -247,7 +247,10 @@ def _check_batch(problem, sample, values):
         raise ProblemError(f"problem {problem.name!r}: toolbox.evaluate_batch is a {type(batch).__name__}, not a "
                            f"function of a list of individuals returning one fitness tuple per individual.")
     try:
-        got = list(batch([sample]))
+        got = batch([sample])
+        if got is NotImplemented:  # this batch declines (e.g. a built-in's, its evaluate replaced): not used
+            return
+        got = list(got)
     except Exception as exc:
         raise ProblemError(f"problem {problem.name!r}: evaluate_batch raised {type(exc).__name__}: {exc} on a list "
                            f"of one fresh individual ({_origin(exc)}). It takes a list of individuals and returns "

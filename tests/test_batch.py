@@ -59,6 +59,39 @@ def test_a_bad_batch_is_evaluated_again_or_fails_per_entry(returned):
         assert results[0][1].kind == kind
 
 
+def test_a_batch_that_declines_is_evaluated_one_by_one_at_once():
+    calls = []
+
+    def batch(individuals):
+        calls.append(len(individuals))
+        return NotImplemented
+
+    assert evaluate_many(_problem(batch), _individuals(3, 5), "here") == [((3.0,), None), ((5.0,), None)]
+    assert calls == [2]  # asked once; nothing evaluated twice
+    toolbox = factories.plain_toolbox(6)
+    toolbox.register("evaluate_batch", batch)
+    load_problem("mine", {}, "simple", source=toolbox)  # not compared with evaluate, as it is never used
+
+
+def test_a_built_in_batch_steps_aside_for_an_evaluate_of_yours():
+    """A wrapper registered as evaluate on a built-in toolbox (which has a batch) sees every evaluation."""
+    from hpcevo.problems import rastrigin
+
+    seen = []
+
+    def make():
+        toolbox = rastrigin(dimension=4)
+        inner = toolbox.evaluate
+        toolbox.register("evaluate", lambda ind: seen.append(1) or inner(ind))
+        return toolbox
+
+    result = api.evolve(make, **SMALL)
+    plain = api.evolve(lambda: rastrigin(dimension=4), **SMALL)
+    assert len(seen) == result.summary["evaluations"] + 1  # + the fresh individual checked when it loads
+    assert result.logbook.to_csv() == plain.logbook.to_csv()
+    assert rastrigin(dimension=4).evaluate_batch([[0.0] * 4]) == [(0.0,)]
+
+
 def test_without_a_batch_evaluate_is_called_per_individual():
     problem = Problem("t", factories.plain_toolbox(6), (1.0,), None)
     assert evaluate_many(problem, _individuals(2, 0), "x") == [((2.0,), None), ((0.0,), None)]

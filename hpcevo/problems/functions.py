@@ -5,7 +5,8 @@ same names without the prefix build a ready toolbox. All have global minimum 0. 
 Rosenbrock toolboxes also have `evaluate_batch` (`batch_*`: a generation as one NumPy array), which gives each
 individual the floats its `eval_*` gives: the same operations, each sum taken gene by gene in the same order
 (and NumPy's float64 cos is the C library's, as `math.cos` is; tests/test_problems.py compares every bit). The
-factory checks that on a probe and leaves the batch out where it does not hold.
+factory checks that on a probe and leaves the batch out where it does not hold; and the batch steps aside
+(`BuiltinBatch`) once the toolbox's evaluate is replaced.
 """
 
 import math
@@ -20,6 +21,7 @@ from .common import check_int, clipped, creator_class, uniform_gene
 
 __all__ = [
     "BOUNDS",
+    "BuiltinBatch",
     "ackley",
     "batch_rastrigin",
     "batch_rosenbrock",
@@ -157,6 +159,20 @@ def _agrees(batch, evaluate, dimension, low, up):
     return batch(probe) == [evaluate(ind) for ind in probe]
 
 
+class BuiltinBatch:
+    """A built-in toolbox's evaluate_batch: `batch` while the toolbox's `evaluate` is the one it was built with.
+    Once you register an `evaluate` of your own on the toolbox (a wrapper, a delay, a fault to inject), it returns
+    NotImplemented, and the engine calls your evaluate one by one, as it would without a batch."""
+
+    def __init__(self, toolbox, batch):
+        self.toolbox, self.batch, self.evaluate = toolbox, batch, toolbox.evaluate
+
+    def __call__(self, individuals):
+        if self.toolbox.evaluate is not self.evaluate:
+            return NotImplemented
+        return self.batch(individuals)
+
+
 def _real_toolbox(name, evaluate, dimension, batch=None):
     """Build the shared real-vector toolbox: uniform init, clipped cxBlend and clipped mutGaussian."""
     from deap import tools
@@ -169,7 +185,7 @@ def _real_toolbox(name, evaluate, dimension, batch=None):
     toolbox.register("population", tools.initRepeat, list, toolbox.individual)
     toolbox.register("evaluate", evaluate)
     if batch is not None and _agrees(batch, evaluate, dimension, low, up):
-        toolbox.register("evaluate_batch", batch)
+        toolbox.register("evaluate_batch", BuiltinBatch(toolbox, batch))
     toolbox.register("mate", clipped, tools.cxBlend, alpha=0.5, low=low, up=up)
     toolbox.register(
         "mutate", clipped, tools.mutGaussian, mu=0.0, sigma=0.1 * (up - low), indpb=1.0 / dimension, low=low, up=up
