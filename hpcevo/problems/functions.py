@@ -152,8 +152,8 @@ def batch_rosenbrock(individuals):
 
 def _agrees(batch, evaluate, dimension, low, up):
     """Whether `batch` gives `evaluate`'s values on a fixed probe of 64 individuals. It does wherever NumPy's float64
-    cos is the C library's (NumPy's own builds on Linux); where it is not, the toolbox evaluates one by one rather
-    than have its two answers differ."""
+    cos is the C library's (as with the NumPy 2.4 wheels on x86-64 Linux tested here); where it is not, the toolbox
+    evaluates one by one rather than have its two answers differ."""
     rng = random.Random(0)  # its own stream: DEAP's operators use the global one
     probe = [[rng.uniform(low, up) for _ in range(dimension)] for _ in range(64)]
     return batch(probe) == [evaluate(ind) for ind in probe]
