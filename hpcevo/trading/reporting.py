@@ -14,6 +14,7 @@ import numpy as np
 
 from ..output import atomic_write, csv_text
 from ..rng import statistics_seed
+from .backtest import positions
 from .language import to_expression
 from .metrics import METRICS, net_returns, period_stats, trade_list
 from .overfitting import (
@@ -114,11 +115,9 @@ def _market_series(ctx, m, cands, only=None):
 
     series = _Series(market.name, dates, period, net(np.ones(hi - lo)), rf, data=(market, lo, hi))
     series.cuts = cuts
-    # positions(signal)[lo:hi] of every candidate, a row each: p_t = s_{t-1}, p_0 = 0
-    held = np.zeros((len(cands), market.n_bars))
+    series.p = np.empty((len(cands), hi - lo))  # a row per candidate
     for i, cand in enumerate(cands):
-        held[i, 1:] = cand.signals[m][:-1]
-    series.p = held[:, lo:hi]
+        series.p[i] = positions(cand.signals[m])[lo:hi]
     series.nets = net(series.p, only)
     return series
 
@@ -159,8 +158,9 @@ def _excess(net, rf):
 
 
 def _excess_in(series, net, mask):
-    """The excess returns over the risk-free rate of `net` (one of the series' return arrays) on `mask`."""
-    return _excess(net[mask], series.rf[mask] if series.rf is not None else None)
+    """The excess returns over the risk-free rate of `net` (one of the series' return arrays, or its rows of
+    them) on the bars of `mask`."""
+    return _excess(net[..., mask], series.rf[mask] if series.rf is not None else None)
 
 
 def _stats(series, i, period, ctx):
@@ -268,8 +268,7 @@ def _effective(ctx, train, trials, n_trials):
         return None, n_trials, len(sample)
     cands = [Candidate(e, tree, ctx.signals(tree), ()) for e, tree in ((e, parse(e)) for _, e in sample)]
     series = strategy_series(ctx, cands, only=("train",))[-1]
-    excess = _excess(series.nets[:, train], series.rf[train] if series.rf is not None else None)
-    matrix = np.ascontiguousarray(excess.T)  # T x N, laid out as np.column_stack of the columns lays it
+    matrix = np.ascontiguousarray(_excess_in(series, series.nets, train).T)  # T x N, as np.column_stack lays it
     clusters = effective_trials(matrix, CLUSTER_CORRELATION)
     return clusters, max(1, min(n_trials, round(n_trials * clusters / len(sample)))), len(sample)
 
