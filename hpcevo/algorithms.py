@@ -1,7 +1,8 @@
 """One generation of each per-island algorithm, as DEAP's loops do it but with a cheaper clone.
 
 `simple` draws random numbers in exactly the order of `deap.algorithms.eaSimple`, so one island with
-no migration reproduces eaSimple's run for the same random state (a test checks this).
+no migration reproduces eaSimple's run for the same random state (a test checks this). `toolbox.select` runs
+through `selection.equivalent`: DEAP's tournament is replaced by one that picks the same individuals faster.
 Each step is `step(population, toolbox, params, clone, evaluate) -> (new_population, n_evaluations)`;
 `hpcevo.registry.ALGORITHM` names the built-in ones, and a custom algorithm is any function of that shape.
 """
@@ -10,6 +11,7 @@ import random
 
 from .nondominated import sel_nsga2
 from .policies import ranked_indices
+from .selection import equivalent
 
 __all__ = ["step_simple", "step_mu_plus_lambda", "step_nsga2", "var_and", "var_or"]
 
@@ -66,7 +68,7 @@ def _distinct(population, clone):
 
 def step_simple(population, toolbox, params, clone, evaluate):
     """eaSimple's generation: select len(pop), varAnd, evaluate; offspring replace the population."""
-    offspring = var_and(toolbox.select(population, len(population)), toolbox,
+    offspring = var_and(equivalent(toolbox.select)(population, len(population)), toolbox,
                         params["cxpb"], params["mutpb"], clone)
     return offspring, _evaluate_invalid(offspring, evaluate)
 
@@ -75,7 +77,7 @@ def step_mu_plus_lambda(population, toolbox, params, clone, evaluate):
     """eaMuPlusLambda's generation: varOr makes `offspring` children, select mu from parents + children."""
     offspring = var_or(population, toolbox, params["offspring"], params["cxpb"], params["mutpb"], clone)
     nevals = _evaluate_invalid(offspring, evaluate)
-    return _distinct(list(toolbox.select(population + offspring, len(population))), clone), nevals
+    return _distinct(list(equivalent(toolbox.select)(population + offspring, len(population))), clone), nevals
 
 
 def step_nsga2(population, toolbox, params, clone, evaluate):
