@@ -35,8 +35,8 @@ def keep_global_random():
     np.random.set_state(np_state)
 
 
-def hpcevo(args, ranks=None, timeout=120, env=None, cwd=None):
-    """Run `python -m hpcevo ARGS` (under `mpiexec -n ranks` when given); returns CompletedProcess.
+def hpcevo(args, ranks=None, timeout=120, env=None, cwd=None, launcher_flags=()):
+    """Run `python -m hpcevo ARGS` (under `mpiexec [launcher_flags] -n ranks` when given); returns CompletedProcess.
 
     The time bound turns a deadlock into a test failure instead of a stuck CI job.
     """
@@ -44,7 +44,7 @@ def hpcevo(args, ranks=None, timeout=120, env=None, cwd=None):
     if ranks is not None:
         if MPIEXEC is None:
             pytest.fail("mpiexec not found: install the test extras (pip install -e '.[mpich,test]')")
-        cmd = [MPIEXEC, "-n", str(ranks), *cmd]
+        cmd = [MPIEXEC, *launcher_flags, "-n", str(ranks), *cmd]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "MPIEXEC_TIMEOUT": str(timeout), **(env or {})}
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 10, env=full_env, cwd=cwd)
