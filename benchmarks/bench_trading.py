@@ -267,6 +267,7 @@ def tree_stats(trees):
 
 def reset_caches(ctx):
     ctx.caches[:] = [type(c)() for c in ctx.caches]  # the context's cache type (IndicatorCache)
+    ctx.search_caches[:] = [type(c)() for c in ctx.search_caches]  # what evaluate's signals use
 
 
 def forget(ctx):

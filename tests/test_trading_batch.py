@@ -77,3 +77,37 @@ def test_a_run_is_the_same_with_and_without_the_batch_path():
     assert with_batch.logbook.equals(without.logbook)
     assert [to_expression(i) for i in with_batch.hall_of_fame] == [to_expression(i) for i in without.hall_of_fame]
     assert [i.fitness.values for i in with_batch.hall_of_fame] == [i.fitness.values for i in without.hall_of_fame]
+
+
+@pytest.mark.parametrize("data, long_short, seed", [("sp500", False, 0), ("sp500+nasdaq", True, 1),
+                                                    ("sp500+nasdaq", False, 2)])
+def test_the_search_computes_no_bar_after_the_training_folds(data, long_short, seed):
+    """search_signals stop at each market's last training bar and equal the whole series' signals there, bit for
+    bit (the indicators are causal); the fitness is what a backtest of the whole signals gives."""
+    from hpcevo.trading.problem import _backtest, signal_key
+
+    tb = trading(data=data, folds=3, long_short=long_short)
+    ctx = tb.context
+    random.seed(seed)
+    trees = tb.population(150)
+    ends = [p.training[-1][1] for p in ctx.calendar.markets]
+    assert all(m.n_bars > end for m, end in zip(ctx.markets, ends))  # there is something left out
+    for tree in trees:
+        whole = outcome(lambda: ctx.signals(tree))
+        searched = outcome(lambda: ctx.search_signals(tree))
+        if isinstance(whole, Exception):
+            assert same(whole, searched)
+            continue
+        for w, s, end in zip(whole, searched, ends):
+            assert s.shape == (end,) and s.tobytes() == w[:end].tobytes(), to_expression(tree)
+        forget(tb)
+        assert same(outcome(lambda: tb.evaluate(tree)),
+                    outcome(lambda: _fitness_of(_backtest(whole, ctx), tree, ctx)))
+        assert signal_key(searched, long_short) == signal_key([w[:end] for w, end in zip(whole, ends)],
+                                                              long_short)
+
+
+def _fitness_of(hit, tree, ctx):
+    from hpcevo.trading.problem import _fitness
+
+    return _fitness(hit, tree, ctx, raise_rejected=True)

@@ -62,6 +62,11 @@ class TradingContext:
         self.layouts = [None if not p.training else _layout(r.shape[0], p.training)
                         for p, r in zip(self.calendar.markets, self.returns)]
         self.caches = self.caches or [IndicatorCache() for _ in self.markets]
+        # What the search reads of each market: its bars up to the end of its last training fold (None: no
+        # fold). The indicators are causal, so their values there are those of the whole series, bit for bit.
+        self.searched = [head(m, p.training[-1][1]) if p.training else None
+                         for m, p in zip(self.markets, self.calendar.markets)]
+        self.search_caches = [IndicatorCache() for _ in self.markets]
 
     @property
     def folds(self):
@@ -76,6 +81,12 @@ class TradingContext:
         """The strategy's signal s_t on every market (1/0, or 1/-1 with long_short; 0 during warm-up)."""
         return [signal_values(*compile_signal(tree, m, c), self.long_short) for m, c in zip(self.markets, self.caches)]
 
+    def search_signals(self, tree):
+        """What the fitness reads: `signals` over each market's bars up to the end of its training folds (the
+        selection period and the holdout are not computed during the search); None for a market without folds."""
+        return [None if m is None else signal_values(*compile_signal(tree, m, c), self.long_short)
+                for m, c in zip(self.searched, self.search_caches)]
+
 
 def signal_values(signal, defined, long_short):
     """s_t as floats: long/flat from the boolean signal, or long/short where every indicator is defined."""
@@ -89,6 +100,8 @@ def signal_key(signals, long_short=True):
     Long/flat signals (`long_short` False: every s_t is 0 or 1) are told apart by where they are long alone."""
     digest = hashlib.blake2b(digest_size=16)
     for s in signals:
+        if s is None:
+            continue
         digest.update(np.packbits(s > 0).tobytes())
         if long_short:
             digest.update(np.packbits(s < 0).tobytes())
@@ -228,11 +241,12 @@ def evaluate_strategy(tree, ctx):
 
     A tree seen before in this process (the same nodes: late in a run about half the offspring are copies)
     returns its stored result without being compiled; a new tree whose signals were seen before returns theirs
-    without a backtest. Both memos are pure caches: the result is a function of the tree alone."""
+    without a backtest. Both memos are pure caches: the result is a function of the tree alone. The signals are
+    the search's (`TradingContext.search_signals`: no bar after the training folds)."""
     shape = tree_key(tree)
     hit = ctx.trees.get(shape)
     if hit is None:
-        signals = ctx.signals(tree)
+        signals = ctx.search_signals(tree)
         key = signal_key(signals, ctx.long_short)
         hit = ctx.memo.get(key)
         if hit is None:
@@ -252,7 +266,7 @@ def evaluate_strategies(trees, ctx):
         hit = ctx.trees.get(shape)
         if hit is None:
             try:
-                signals = ctx.signals(tree)
+                signals = ctx.search_signals(tree)
             except Exception as exc:  # noqa: BLE001 - that tree's failure, as evaluate_strategy would raise it
                 entries[i] = exc
                 continue

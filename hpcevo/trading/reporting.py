@@ -115,9 +115,13 @@ def _market_series(ctx, m, cands, only=None):
 
     series = _Series(market.name, dates, period, net(np.ones(hi - lo)), rf, data=(market, lo, hi))
     series.cuts = cuts
-    series.p = np.empty((len(cands), hi - lo))  # a row per candidate
+    series.p = np.zeros((len(cands), hi - lo))  # a row per candidate
     for i, cand in enumerate(cands):
-        series.p[i] = positions(cand.signals[m])[lo:hi]
+        # a signal may stop early (the search's view, TradingContext.search_signals): flat after it, which only
+        # statistics of the periods it covers may use (`only`)
+        if cand.signals[m] is not None:  # None: a market the search did not compute (no training fold)
+            p = positions(cand.signals[m])[lo:hi]
+            series.p[i, :p.shape[0]] = p
     series.nets = net(series.p, only)
     return series
 
@@ -266,7 +270,8 @@ def _effective(ctx, train, trials, n_trials):
     sample = sorted((k, v[1]) for k, v in (trials or {}).items() if v[1] is not None)
     if len(sample) < 2:
         return None, n_trials, len(sample)
-    cands = [Candidate(e, tree, ctx.signals(tree), ()) for e, tree in ((e, parse(e)) for _, e in sample)]
+    # the training returns alone: the search's signals (its warm indicator cache, no bar after the training folds)
+    cands = [Candidate(e, tree, ctx.search_signals(tree), ()) for e, tree in ((e, parse(e)) for _, e in sample)]
     series = strategy_series(ctx, cands, only=("train",))[-1]
     matrix = np.ascontiguousarray(_excess_in(series, series.nets, train).T)  # T x N, as np.column_stack lays it
     clusters = effective_trials(matrix, CLUSTER_CORRELATION)
