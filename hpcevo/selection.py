@@ -43,6 +43,7 @@ def sel_tournament(individuals, k, tournsize):
     return chosen
 
 
+@functools.cache
 def _draws_like_choice():
     """Whether this Python's random.choice draws as sel_tournament assumes (checked once, on a private state)."""
     state = random.getstate()
@@ -62,17 +63,12 @@ def _draws_like_choice():
         random.setstate(state)
 
 
-@functools.lru_cache(maxsize=None)
-def _usable():
-    return _draws_like_choice()
-
-
 def equivalent(select):
     """The stand-in for `select` (a toolbox entry) when one gives the same picks, else `select`."""
     if (isinstance(select, functools.partial) and select.func is tools.selTournament and not select.args
             and set(select.keywords) <= {"tournsize", "fit_attr"} and "tournsize" in select.keywords
             and select.keywords.get("fit_attr", "fitness") == "fitness"
             and isinstance(select.keywords["tournsize"], int) and select.keywords["tournsize"] >= 1
-            and _usable()):
+            and _draws_like_choice()):
         return functools.partial(sel_tournament, tournsize=select.keywords["tournsize"])
     return select

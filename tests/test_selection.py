@@ -90,3 +90,13 @@ def test_a_run_is_unchanged_by_the_stand_in(monkeypatch):
     assert fast["rows"] == plain["rows"]
     assert [[list(i) for i in isl["hof"]] for isl in fast["islands"]] == \
         [[list(i) for i in isl["hof"]] for isl in plain["islands"]]
+
+
+def test_deaps_own_tournament_where_random_draws_otherwise(monkeypatch):
+    """On a Python whose random.choice would not draw as sel_tournament does, DEAP's operator is kept."""
+    from hpcevo import selection
+
+    assert selection._draws_like_choice() is True  # this Python: checked on a private state
+    monkeypatch.setattr(selection, "_draws_like_choice", lambda: False)
+    select = functools.partial(tools.selTournament, tournsize=3)
+    assert equivalent(select) is select
