@@ -19,10 +19,11 @@ import itertools
 import math
 
 import numpy as np
-from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from scipy.stats import norm
+
+from .arch_bootstrap import SPA, StationaryBootstrap, optimal_block_length
 
 __all__ = [
     "sharpe_stats",
