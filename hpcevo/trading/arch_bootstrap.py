@@ -30,7 +30,7 @@ def _deferred(spec):
 
     def __getattr__(name):  # the package file runs once, then answers every name itself
         if name.startswith("__") and name.endswith("__") and name not in ("__version__", "__all__"):
-            raise AttributeError(name)  # import machinery probing (__wrapped__, __all__ ...): not a reason to run it
+            raise AttributeError(name)  # probing for __wrapped__, __loader__ ...: not a reason to run the file
         del package.__getattr__
         spec.loader.exec_module(package)
         return getattr(package, name)

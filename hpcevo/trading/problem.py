@@ -79,13 +79,16 @@ class TradingContext:
 
     def signals(self, tree):
         """The strategy's signal s_t on every market (1/0, or 1/-1 with long_short; 0 during warm-up)."""
-        return [signal_values(*compile_signal(tree, m, c), self.long_short) for m, c in zip(self.markets, self.caches)]
+        return self._signals(tree, self.markets, self.caches)
 
     def search_signals(self, tree):
         """What the fitness reads: `signals` over each market's bars up to the end of its training folds (the
         selection period and the holdout are not computed during the search); None for a market without folds."""
+        return self._signals(tree, self.searched, self.search_caches)
+
+    def _signals(self, tree, markets, caches):
         return [None if m is None else signal_values(*compile_signal(tree, m, c), self.long_short)
-                for m, c in zip(self.searched, self.search_caches)]
+                for m, c in zip(markets, caches)]
 
 
 def signal_values(signal, defined, long_short):
