@@ -9,7 +9,7 @@ run's files do not change (tests/test_selection.py compares them pick by pick, a
 import functools
 import random
 
-from deap import tools
+from deap import base, tools
 
 __all__ = ["equivalent", "sel_tournament"]
 
@@ -45,20 +45,22 @@ def sel_tournament(individuals, k, tournsize):
 
 @functools.cache
 def _draws_like_choice():
-    """Whether this Python's random.choice draws as sel_tournament assumes (checked once, on a private state)."""
+    """Whether sel_tournament picks what DEAP's selTournament picks on this Python (whose random.choice it
+    assumes draws getrandbits until below n): both run once on a probe population, from a private state."""
+    probe = type("_Probe", (base.Fitness,), {"weights": (1.0,)})
+    population = []
+    for i in range(1025):
+        ind = type("_Individual", (), {})()
+        ind.fitness = probe((float(i % 37),))  # ties, so the first-aspirant rule is checked too
+        population.append(ind)
     state = random.getstate()
     try:
-        random.seed(12345)
-        expected = [random.choice(range(n)) for n in (1, 2, 3, 5, 7, 100, 1000, 1025) for _ in range(20)]
-        random.seed(12345)
-        got = []
-        for n in (1, 2, 3, 5, 7, 100, 1000, 1025):
-            for _ in range(20):
-                r = random.getrandbits(n.bit_length())
-                while r >= n:
-                    r = random.getrandbits(n.bit_length())
-                got.append(r)
-        return got == expected
+        picks = []
+        for select in (functools.partial(tools.selTournament, tournsize=3), functools.partial(sel_tournament,
+                                                                                           tournsize=3)):
+            random.seed(12345)
+            picks.append([id(ind) for n in (1, 2, 3, 5, 7, 100, 1000, 1025) for ind in select(population[:n], 20)])
+        return picks[0] == picks[1]
     finally:
         random.setstate(state)
 
