@@ -2,7 +2,9 @@
 
 `simple` draws random numbers in exactly the order of `deap.algorithms.eaSimple`, so one island with
 no migration reproduces eaSimple's run for the same random state (a test checks this). `toolbox.select` runs
-through `selection.equivalent`: DEAP's tournament is replaced by one that picks the same individuals faster.
+through `selection.equivalent`: DEAP's tournament is replaced by one that picks the same individuals faster;
+varAnd runs through `variation.equivalent`: cxBlend and mutGaussian are replaced by array code that makes the same
+children from the same draws.
 Each step is `step(population, toolbox, params, clone, evaluate) -> (new_population, n_evaluations)`;
 `hpcevo.registry.ALGORITHM` names the built-in ones, and a custom algorithm is any function of that shape.
 """
@@ -12,6 +14,7 @@ import random
 from .nondominated import sel_nsga2
 from .policies import ranked_indices
 from .selection import equivalent
+from .variation import equivalent as equivalent_variation
 
 __all__ = ["step_simple", "step_mu_plus_lambda", "step_nsga2", "var_and", "var_or"]
 
@@ -28,6 +31,14 @@ def var_and(population, toolbox, cxpb, mutpb, clone):
             offspring[i], = toolbox.mutate(offspring[i])
             del offspring[i].fitness.values
     return offspring
+
+
+def _vary(population, toolbox, cxpb, mutpb, clone):
+    """var_and, through `variation.equivalent`'s array stand-in when the toolbox's operators have one."""
+    stand_in = equivalent_variation(toolbox)
+    if stand_in is None:
+        return var_and(population, toolbox, cxpb, mutpb, clone)
+    return stand_in(population, toolbox, cxpb, mutpb, clone)
 
 
 def var_or(population, toolbox, lambda_, cxpb, mutpb, clone):
@@ -68,8 +79,8 @@ def _distinct(population, clone):
 
 def step_simple(population, toolbox, params, clone, evaluate):
     """eaSimple's generation: select len(pop), varAnd, evaluate; offspring replace the population."""
-    offspring = var_and(equivalent(toolbox.select)(population, len(population)), toolbox,
-                        params["cxpb"], params["mutpb"], clone)
+    offspring = _vary(equivalent(toolbox.select)(population, len(population)), toolbox,
+                      params["cxpb"], params["mutpb"], clone)
     return offspring, _evaluate_invalid(offspring, evaluate)
 
 
@@ -88,7 +99,7 @@ def step_nsga2(population, toolbox, params, clone, evaluate):
     for _ in range(params["offspring"]):
         a, b = random.randrange(n), random.randrange(n)
         parents.append(population[min(a, b, key=rank.__getitem__)])
-    offspring = var_and(parents, toolbox, params["cxpb"], params["mutpb"], clone)
+    offspring = _vary(parents, toolbox, params["cxpb"], params["mutpb"], clone)
     nevals = _evaluate_invalid(offspring, evaluate)
     survivors = getattr(toolbox, "survivors", sel_nsga2)  # a toolbox may refine NSGA-II's choice
     return _distinct(survivors(population + offspring, n), clone), nevals
