@@ -55,8 +55,10 @@ def _spec(toolbox):
     if mate is None or mutate is None:
         return None
     (mate_kw, mate_bounds), (mut_kw, mut_bounds) = mate, mutate
-    if not all(_real(v) for v in (mate_kw["alpha"], mut_kw["mu"], mut_kw["sigma"], mut_kw["indpb"])):
-        return None
+    if not all(_real(v) for v in (mut_kw["mu"], mut_kw["sigma"], mut_kw["indpb"])):
+        return None  # mutation runs DEAP's arithmetic on these objects: any real scalar gives DEAP's values
+    if type(mate_kw["alpha"]) not in (int, float):
+        return None  # a NumPy scalar alpha would make DEAP's children NumPy scalars; the array path writes floats
     if mate_bounds is not None and not all(type(b) is float for b in mate_bounds):
         return None  # the array clamp writes floats; DEAP would write the bound object itself
     return {"alpha": mate_kw["alpha"], "mate_bounds": mate_bounds, "mu": mut_kw["mu"], "sigma": mut_kw["sigma"],

@@ -5,6 +5,7 @@ import functools
 import math
 import random
 
+import numpy as np
 import pytest
 from deap import base, tools
 
@@ -87,6 +88,7 @@ def test_same_children_and_state_as_deap(n, length, cxpb, mutpb):
     {"bounds": None, "mutate_bounds": (-1, 1)},  # int bounds on the scalar clamp: ints written, as DEAP does
     {"alpha": 0.0, "indpb": 1.0, "sigma": 3.0},  # every gene mutated: many gaussians, cached values used
     {"alpha": 1, "mu": 1, "sigma": 2},  # int parameters
+    {"mu": np.float64(0.0), "sigma": np.float64(0.5)},  # NumPy scalars in mutation: NumPy genes, as DEAP makes
     {"bounds": (0.5, -0.5)},  # low above up: the scalar clamp's order of tests decides
 ])
 def test_same_as_deap_for_other_parameters(settings):
@@ -160,6 +162,9 @@ def test_equivalent_only_for_what_it_reproduces():
     others.append(tb)
     tb = toolbox()
     tb.register("mate", clipped, tools.cxBlend, alpha=0.5, low=-5, up=5)  # int bounds on the array clamp
+    others.append(tb)
+    tb = toolbox()
+    tb.register("mate", tools.cxBlend, alpha=np.float64(0.5))  # DEAP's children would hold NumPy scalars
     others.append(tb)
     tb = toolbox()
     tb.register("mate", tools.cxTwoPoint)
