@@ -10,8 +10,10 @@ loop would make in blocks, and computes every crossover of a generation as one a
 `(1 - gamma) * x1 + gamma * x2` is the same two products and one sum per gene, each rounded once, as in Python.
 Mutation stays a per-gene Python loop over those draws (`random.gauss` written out: two draws, cached second
 value), with DEAP's arithmetic. Then Python's state is set to where DEAP's loop would have left it, gauss's cached
-value included. On first use (once per process) it runs itself and `algorithms.var_and` with DEAP's operators on a
-probe population from one state and is used only if children and state agree (tests/test_variation.py compares
+value included (Python's generator skips the draws used itself: `getrandbits(64 * used)` takes two words each).
+A generation of fewer than 2,000 genes goes through DEAP's loop, faster there than the array set-up. On first use
+(once per process) the stand-in runs itself (on the array path) and `algorithms.var_and` with DEAP's operators on
+a probe population from one state and is used only if children and state agree (tests/test_variation.py compares
 them over sizes, probabilities and bounds, and whole runs).
 """
 
@@ -20,6 +22,7 @@ import itertools
 import math
 import numbers
 import random
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,6 +33,7 @@ from .problems.common import clip_to_bounds, clipped
 __all__ = ["blend_gauss", "equivalent"]
 
 _BLOCK = 4096  # draws taken from NumPy at a time during mutation
+_MIN_GENES = 2000  # below this many genes a generation, DEAP's own loop is faster (the same children either way)
 
 
 def _operator(entry, func, keys):
@@ -74,24 +78,26 @@ def equivalent(toolbox):
     return functools.partial(blend_gauss, **spec)
 
 
-def blend_gauss(population, toolbox, cxpb, mutpb, clone, *, alpha, mate_bounds, mu, sigma, indpb, mutate_bounds):
+def blend_gauss(population, toolbox, cxpb, mutpb, clone, *, alpha, mate_bounds, mu, sigma, indpb, mutate_bounds,
+                min_genes=_MIN_GENES):
     """DEAP's varAnd with mate cxBlend(alpha) and mutate mutGaussian(mu, sigma, indpb), each clamped to its bounds
     (None: not clamped): clone all, cross consecutive pairs with cxpb, then mutate each with mutpb. A population
-    that is not lists of one length, or whose crossing pairs hold a gene that is not a float, goes through
-    `algorithms.var_and` and the toolbox's operators.
+    that is not lists of one length, or whose crossing pairs hold a gene that is not a float, or of fewer than
+    `min_genes` genes in all (where DEAP's loop is faster), goes through `algorithms.var_and` and the toolbox's
+    operators.
 
     The genes of each crossing pair are read into an array; cxBlend overwrites every gene of both,
     so those children are written back whole (and clamped in the array: np.where keeps NaN, as the scalar clamp
     does). Every other child keeps its clone's gene objects."""
     n = len(population)
     length = len(population[0]) if n else 0
-    if not length or not all(isinstance(ind, list) and len(ind) == length for ind in population):
+    if not length or n * length < min_genes or not all(isinstance(ind, list) and len(ind) == length
+                                                        for ind in population):
         return _deap(population, toolbox, cxpb, mutpb, clone)
 
     version, internal, gauss_next = random.getstate()
-    key, pos = np.array(internal[:-1], dtype=np.uint32), internal[-1]
-    stream = np.random.RandomState()
-    stream.set_state(("MT19937", key, pos))
+    stream = _scratch()
+    stream.set_state(("MT19937", np.array(internal[:-1], dtype=np.uint32), internal[-1]))
 
     # Crossover: one draw per pair, and `length` more (the gammas) for each pair that crosses.
     block = stream.random_sample((n // 2) * (1 + length))
@@ -130,10 +136,10 @@ def blend_gauss(population, toolbox, cxpb, mutpb, clone, *, alpha, mate_bounds, 
     j = 0
     need = 1 + 3 * length
     twopi, sqrt, log, cos, sin = 2.0 * math.pi, math.sqrt, math.log, math.cos, math.sin
-    for ind in offspring:
-        if j + need > len(rest):
+    for left, ind in zip(range(n, 0, -1), offspring):
+        if j + need > len(rest):  # enough for this one's worst case; at most what the rest could take
             used += j
-            rest = rest[j:] + stream.random_sample(_BLOCK + need).tolist()
+            rest = rest[j:] + stream.random_sample(min(max(_BLOCK, need), left * need)).tolist()
             j = 0
         u = rest[j]
         j += 1
@@ -163,11 +169,22 @@ def blend_gauss(population, toolbox, cxpb, mutpb, clone, *, alpha, mate_bounds, 
             del ind.fitness.values
     used += j
 
-    stream.set_state(("MT19937", key, pos))  # Python's state after exactly `used` draws
-    stream.random_sample(used)
-    _, key, pos, _, _ = stream.get_state()
-    random.setstate((version, (*key.tolist(), int(pos)), gauss_next))
+    # Python's state after exactly `used` draws: random() takes two 32-bit words, getrandbits(k) ceil(k / 32)
+    random.setstate((version, internal, gauss_next))
+    random.getrandbits(64 * used)
     return offspring
+
+
+_LOCAL = threading.local()
+
+
+def _scratch():
+    """This thread's NumPy generator for the draws (making one costs more than a small generation's variation);
+    blend_gauss sets its whole state before each use, so nothing carries over from one call to the next."""
+    generator = getattr(_LOCAL, "generator", None)
+    if generator is None:
+        generator = _LOCAL.generator = np.random.RandomState()
+    return generator
 
 
 def _deap(population, toolbox, cxpb, mutpb, clone):
@@ -207,7 +224,7 @@ def _agrees_with_deap():
     try:
         results = []
         for run in (lambda p: var_and(p, toolbox, 0.6, 0.5, clone),
-                    lambda p: blend_gauss(p, toolbox, 0.6, 0.5, clone, **spec)):
+                    lambda p: blend_gauss(p, toolbox, 0.6, 0.5, clone, **spec, min_genes=0)):
             random.seed(2024)
             children = [list(ind) for _ in range(3) for ind in run(make())]
             results.append((children, random.getstate()))

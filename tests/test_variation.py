@@ -56,11 +56,13 @@ def snapshot(children):
 
 
 def both(pop_factory, tb, cxpb, mutpb, seed, gauss_first=False):
-    """(DEAP's children and state, the stand-in's children and state) from one seed."""
+    """(DEAP's children and state, the stand-in's children and state) from one seed (the stand-in's array path
+    for every size: min_genes=0, so no generation is handed to DEAP's loop for being small)."""
     out = []
     stand_in = equivalent(tb)
     assert stand_in is not None
-    for run in (lambda p: var_and(p, tb, cxpb, mutpb, clone_list), lambda p: stand_in(p, tb, cxpb, mutpb, clone_list)):
+    for run in (lambda p: var_and(p, tb, cxpb, mutpb, clone_list),
+                lambda p: stand_in(p, tb, cxpb, mutpb, clone_list, min_genes=0)):
         random.seed(seed)
         if gauss_first:
             random.gauss(0.0, 1.0)  # leaves a cached second gaussian for mutGaussian's first draw
@@ -95,6 +97,22 @@ def test_same_as_deap_for_other_parameters(settings):
     for seed in range(4):
         deap_run, ours = both(lambda: population(150, 12, seed), toolbox(**settings), 0.6, 0.4, seed)
         assert ours == deap_run
+
+
+def test_individuals_longer_than_a_block():
+    """An individual whose worst case takes more draws than a block: the refill takes at least that many."""
+    deap_run, ours = both(lambda: population(3, 1500, 2), toolbox(indpb=0.9), 0.0, 1.0, 3)
+    assert ours == deap_run
+
+
+def test_small_generations_take_deaps_loop(monkeypatch):
+    """Below min_genes genes the stand-in hands the generation to var_and (faster there; the same children)."""
+    calls = []
+    monkeypatch.setattr(variation, "_deap", lambda *args: calls.append(len(args[0])) or [])
+    tb = toolbox()
+    assert equivalent(tb)(population(10, 5), tb, 0.5, 0.5, clone_list) == []
+    assert equivalent(tb)(population(100, 30), tb, 0.5, 0.5, clone_list) != []
+    assert calls == [10]
 
 
 def test_draws_past_the_first_block():
@@ -181,13 +199,36 @@ def test_a_run_is_unchanged_by_the_stand_in(monkeypatch):
     """A whole Rastrigin run gives the same logbook rows and halls of fame with DEAP's own operators."""
     from test_algorithms import hpcevo_run
 
-    settings = dict(islands=3, population=30, generations=8, migration_interval=3, seed=5, cxpb=0.6, mutpb=0.3)
-    fast, _ = hpcevo_run("rastrigin", {"dimension": 6}, **settings)
+    settings = dict(islands=3, population=120, generations=8, migration_interval=3, seed=5, cxpb=0.6, mutpb=0.3)
+    assert 120 * 20 >= variation._MIN_GENES  # each generation takes the array path
+    fast, _ = hpcevo_run("rastrigin", {"dimension": 20}, **settings)
     monkeypatch.setattr("hpcevo.algorithms.equivalent_variation", lambda toolbox: None)
-    plain, _ = hpcevo_run("rastrigin", {"dimension": 6}, **settings)
+    plain, _ = hpcevo_run("rastrigin", {"dimension": 20}, **settings)
     assert fast["rows"] == plain["rows"]
     assert [[list(i) for i in isl["hof"]] for isl in fast["islands"]] == \
         [[list(i) for i in isl["hof"]] for isl in plain["islands"]]
+
+
+@pytest.mark.parametrize("cxpb, mutpb", [(0.7, 0.2), (0.9, 0.6)])
+def test_one_island_reproduces_easimple_on_the_array_path(cxpb, mutpb):
+    """eaSimple itself, on a generation large enough for the array path: the same logbook and hall of fame."""
+    from deap import algorithms
+    from test_algorithms import assert_rows_match_logbook, hpcevo_run, scalar_stats
+
+    from hpcevo.rng import island_streams
+
+    ngen, size, seed, dimension = 6, 100, 7, 30
+    toolbox = rastrigin(dimension=dimension)
+    hof = tools.HallOfFame(10)
+    with island_streams(seed, 1)[0].active():
+        pop = toolbox.population(size)
+        _, logbook = algorithms.eaSimple(pop, toolbox, cxpb, mutpb, ngen, stats=scalar_stats(), halloffame=hof,
+                                         verbose=False)
+    result, _ = hpcevo_run("rastrigin", {"dimension": dimension}, islands=1, population=size, generations=ngen,
+                           migration_interval=ngen, seed=seed, cxpb=cxpb, mutpb=mutpb)
+    (island,) = result["islands"]
+    assert_rows_match_logbook(island["rows"], logbook, ngen)
+    assert [list(ind) for ind in island["hof"]] == [list(ind) for ind in hof]
 
 
 def test_deaps_operators_where_the_probe_disagrees(monkeypatch):
