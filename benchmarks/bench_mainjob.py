@@ -13,6 +13,7 @@ the outputs and the report (`seconds.output`). Ratios are this checkout's rate o
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,6 +64,14 @@ def run_job(tree, out, generations, core):
             "evaluation": summary["seconds"]["evaluation"]}
 
 
+def compile_ahead():
+    """`python -m hpcevo.trading.kernels` in this checkout, as jobs/slurm/run.sh runs it before a job (the base
+    commit has no kernels); returns what it printed, for the report."""
+    done = subprocess.run([PYTHON, "-m", "hpcevo.trading.kernels"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return " ".join(done.stdout.split()) or f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
+
+
 def measure(size, base_tree, workdir, load):
     core = one_core()
     trees = {"base": base_tree, "head": ROOT}
@@ -85,7 +94,7 @@ def _ratio_text(values):
     return f"**{median(values):.2f}x** ({min(values):.2f}-{max(values):.2f})"
 
 
-def report(size, runs, base_commit, args, started, took, load):
+def report(size, runs, base_commit, args, started, took, load, kernels):
     rows = []
     labels = {"base": f"{base_commit} (issue 13's start)", "head": f"{git_commit()} (this checkout)"}
     for name in ("base", "head"):
@@ -118,7 +127,9 @@ def report(size, runs, base_commit, args, started, took, load):
         f"core",
         f"- CPU taken by others while measuring (cores, on average): {load.text()}",
         f"- Software: Python {sys.version.split()[0]}, numpy {package_version('numpy')}, "
-        f"deap {package_version('deap')}, scipy {package_version('scipy')}, arch {package_version('arch')}", "",
+        f"deap {package_version('deap')}, scipy {package_version('scipy')}, arch {package_version('arch')}",
+        f"- Kernels, compiled ahead in this checkout before the runs (`python -m hpcevo.trading.kernels`, as "
+        f"jobs/slurm/run.sh does): {kernels}", "",
         f"`python -m hpcevo --out DIR --quiet`, {gens}, run from a worktree of each commit with the same Python "
         "and libraries. Process = the whole command; loop = summary.json `wall_seconds` (evolution only); "
         "outputs = `seconds.output` (result files and the overfitting statistics); start-up = process - loop - "
@@ -143,11 +154,12 @@ def main():
     started = utc_now()
     t0 = time.perf_counter()
     load = OtherLoad()
+    kernels = compile_ahead()
     with tempfile.TemporaryDirectory(prefix="hpcevo-mainjob-") as workdir:
         base_tree = Path(workdir) / "base"
         with worktree(base, base_tree) as commit:
             runs = measure(size, base_tree, workdir, load)
-    publish(report(size, runs, commit, args, started, time.perf_counter() - t0, load), args, BEGIN, END)
+    publish(report(size, runs, commit, args, started, time.perf_counter() - t0, load, kernels), args, BEGIN, END)
     return 0
 
 

@@ -1,9 +1,10 @@
 """The compiled kernels (hpcevo/trading/kernels.py) give the NumPy code's floats bit for bit.
 
 Every check runs the same inputs through both paths in one process (kernels.AVAILABLE switched off for the
-NumPy one) and compares bytes, over random signals, returns, fold layouts and costs, and the cases that take
-special branches: flat or always-long folds (the sums cancel), one-bar folds, NaN and infinite returns, zero
-and NaN prices, constant series. A whole run with HPCEVO_JIT=0 gives the same files as one with the kernels.
+NumPy one) and compares bytes, once with numba's JIT and once with the ahead-of-time module (aot.py), over
+random signals, returns, fold layouts and costs, and the cases that take special branches: flat or always-long
+folds (the sums cancel), one-bar folds, NaN and infinite returns, zero and NaN prices, constant series. Whole
+runs with HPCEVO_JIT=0, with the JIT and with the ahead-of-time module give the same files.
 """
 
 import math
@@ -15,11 +16,33 @@ import numpy as np
 import pytest
 from conftest import ROOT, hpcevo
 
-from hpcevo.trading import indicators, kernels, objectives
+from hpcevo.trading import aot, indicators, kernels, objectives
 from hpcevo.trading.backtest import _layout
 
 pytest.importorskip("numba")  # installed by the test extra (and by `fast`); without it there is nothing to compare
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason=f"kernels off: {kernels.why_unavailable}")
+
+
+@pytest.fixture(scope="module")
+def aot_folder(tmp_path_factory):
+    """A folder holding the ahead-of-time module, built once for this file (about 6 s)."""
+    folder = tmp_path_factory.mktemp("aot")
+    assert aot.build(folder) == aot.path(folder)
+    return folder
+
+
+@pytest.fixture(params=["numba", "ahead of time"])
+def backend(request, monkeypatch):
+    """kernels' functions from numba's JIT, then from the ahead-of-time module."""
+    if request.param == "numba":
+        from hpcevo.trading import jit
+
+        monkeypatch.setattr(kernels, "_jit", jit)
+    else:
+        module = aot.load(request.getfixturevalue("aot_folder"))
+        assert module is not None and not hasattr(module, "__wrapped__")
+        monkeypatch.setattr(kernels, "_jit", module)
+    return request.param
 
 
 def both(monkeypatch, fn):
@@ -57,7 +80,7 @@ def random_signal(rng, n, kind):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_fold_stats_match_numpy_bit_for_bit(monkeypatch, seed):
+def test_fold_stats_match_numpy_bit_for_bit(backend, monkeypatch, seed):
     rng = np.random.default_rng(seed)
     special = 0
     for trial in range(400):
@@ -85,7 +108,7 @@ def test_fold_stats_match_numpy_bit_for_bit(monkeypatch, seed):
     assert special >= 1  # the NaN cases raised on both paths
 
 
-def test_the_kernel_handles_flat_and_always_long_folds_itself():
+def test_the_kernel_handles_flat_and_always_long_folds_itself(backend):
     """The cancelling-sums branch of fold_ratios (constant values: ratio 0) is taken inside the kernel; only
     non-constant cancellations go back to NumPy."""
     rng = np.random.default_rng(5)
@@ -100,7 +123,7 @@ def test_the_kernel_handles_flat_and_always_long_folds_itself():
     assert kernels.fold_metrics(np.ones(600), r, firsts, 0.0, 1.0)[1] == kernels.REDO
 
 
-def test_the_sums_are_numpys_pairwise_sums():
+def test_the_sums_are_numpys_pairwise_sums(backend):
     """One fold of net returns p * r with no cost: the kernel's Sharpe uses np.add.reduceat's sums exactly, for
     lengths around every branch of the pairwise algorithm (8, 128, and the halving above)."""
     rng = np.random.default_rng(9)
@@ -131,7 +154,7 @@ def random_series(rng, trial):
 
 
 @pytest.mark.parametrize("name", ["ema", "rsi", "volatility"])
-def test_indicators_match_numpy_and_scipy_bit_for_bit(monkeypatch, name):
+def test_indicators_match_numpy_and_scipy_bit_for_bit(backend, monkeypatch, name):
     rng = np.random.default_rng(len(name))
     fn = getattr(indicators, name)
     for trial in range(600):
@@ -141,14 +164,34 @@ def test_indicators_match_numpy_and_scipy_bit_for_bit(monkeypatch, name):
         assert with_kernel.tobytes() == without.tobytes(), (trial, x.shape[0], n)
 
 
-def test_a_run_gives_the_same_files_with_and_without_the_kernels(tmp_path):
+def test_a_run_gives_the_same_files_with_and_without_the_kernels(tmp_path, aot_folder):
     args = ["--problem", "trading", "-O", "folds=2", "--islands", 2, "--population", 16, "--generations", 4,
             "--migration-interval", 2, "--quiet"]
-    for name, env in (("jit", {}), ("numpy", {"HPCEVO_JIT": "0"})):
+    for name, env in (("jit", {"HPCEVO_AOT": "0"}), ("aot", {"NUMBA_CACHE_DIR": str(aot_folder)}),
+                      ("numpy", {"HPCEVO_JIT": "0"})):
         done = hpcevo([*args, "--out", tmp_path / name], env=env)
         assert done.returncode == 0, done.stderr
     for f in ("logbook.csv", "hall_of_fame.json", "strategies.csv", "returns.csv", "trades.csv", "migrations.csv"):
         assert (tmp_path / "jit" / f).read_bytes() == (tmp_path / "numpy" / f).read_bytes(), f
+        assert (tmp_path / "aot" / f).read_bytes() == (tmp_path / "numpy" / f).read_bytes(), f
+
+
+def backend_of(env):
+    """(kernels.BACKEND, whether numba was imported) in a fresh interpreter with `env`."""
+    probe = "import sys; from hpcevo.trading import kernels; print(kernels.BACKEND, 'numba' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_ahead_of_time_module_is_loaded_without_numba(aot_folder, tmp_path):
+    assert backend_of({"NUMBA_CACHE_DIR": str(aot_folder)}) == "ahead of time False"
+    assert backend_of({"NUMBA_CACHE_DIR": str(aot_folder), "HPCEVO_AOT": "0"}) == "numba True"
+    assert backend_of({"NUMBA_CACHE_DIR": str(aot_folder), "HPCEVO_JIT": "0"}) == "None False"
+    assert aot.load(tmp_path) is None  # none built there
+    aot.path(tmp_path).write_bytes(b"not a shared object")
+    assert aot.load(tmp_path) is None  # a file that does not load: numba's JIT is used
 
 
 def test_the_module_says_whether_the_kernels_are_on():
@@ -157,11 +200,17 @@ def test_the_module_says_whether_the_kernels_are_on():
     off = subprocess.run(run, capture_output=True, text=True, cwd=ROOT, timeout=60,
                          env={**os.environ, "HPCEVO_JIT": "0"})
     assert on.returncode == 0 and on.stdout.startswith("hpcevo: compiled kernels ready (")
+    lines = on.stdout.splitlines()
+    assert len(lines) == 2 and lines[1].startswith(("hpcevo: ahead-of-time module built (",
+                                                    "hpcevo: ahead-of-time module up to date (")), on.stdout
+    assert str(aot.path()) in lines[1]
+    again = subprocess.run(run, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert again.stdout.splitlines()[1] == f"hpcevo: ahead-of-time module up to date ({aot.path()})"
     assert off.returncode == 0
     assert off.stdout == "hpcevo: compiled kernels off: HPCEVO_JIT=0; the NumPy code runs (same results)\n"
 
 
-def test_many_signals_in_one_call_give_each_its_own_rows():
+def test_many_signals_in_one_call_give_each_its_own_rows(backend):
     rng = np.random.default_rng(11)
     r = rng.standard_normal(900) * 0.01
     firsts = np.array([0, 300, 600])

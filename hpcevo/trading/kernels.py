@@ -10,9 +10,11 @@ this module is the switch and the wrappers the NumPy modules call.
 Start-up: the kernels are compiled once and cached on disk (numba's `cache=True`: `__pycache__` beside this
 file, or `NUMBA_CACHE_DIR`), so only the first process after an install compiles them (about 4 s on a 2-core
 VM); every later one loads them (about 0.3 s, after 0.3 s to import numba; SciPy's signal module, which the
-NumPy path imports instead, takes about 1 s). `python -m hpcevo.trading.kernels` compiles ahead
-(jobs/slurm/run.sh does, once, before it starts the ranks). `HPCEVO_JIT=0` turns the kernels off (the NumPy
-code runs; same results).
+NumPy path imports instead, takes about 1 s). `python -m hpcevo.trading.kernels` compiles ahead: the cache,
+and a plain extension module of the same functions (aot.py) that later processes load instead, without
+importing numba (under a millisecond); jobs/slurm/run.sh runs it once before it starts the ranks.
+`HPCEVO_JIT=0` turns the kernels off (the NumPy code runs; same results); `HPCEVO_AOT=0` leaves the module
+unused (numba's JIT runs; same results).
 """
 
 import os
@@ -20,16 +22,22 @@ import sys
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "FOLD_NAMES", "fold_metrics", "fold_metrics_many", "recursive", "rsi_tail", "volatility",
-           "why_unavailable"]
+from . import aot
+
+__all__ = ["AVAILABLE", "BACKEND", "FOLD_NAMES", "fold_metrics", "fold_metrics_many", "recursive", "rsi_tail",
+           "volatility", "why_unavailable"]
 
 FOLD_NAMES = frozenset({"sharpe", "information_ratio", "exposure", "turnover"})  # what fold_metrics computes
 OK, REDO = 0, 2  # fold_metrics' status: done; redo in NumPy (a fold whose sums cancel, or NaN/inf terms)
 
 why_unavailable = None
+BACKEND = None  # "ahead of time" (aot.py's module) or "numba" (the JIT and its cache) when AVAILABLE
 if os.environ.get("HPCEVO_JIT", "1").strip() == "0":
     why_unavailable = "HPCEVO_JIT=0"
+elif os.environ.get("HPCEVO_AOT", "1").strip() != "0" and (_jit := aot.load()) is not None:
+    BACKEND = "ahead of time"
 else:
+    BACKEND = "numba"
     try:
         import numba
     except ImportError:
@@ -42,6 +50,8 @@ else:
                                f"{str(exc).strip()[:300]}); set NUMBA_CACHE_DIR to a writable folder if it cannot "
                                f"cache them")
 AVAILABLE = why_unavailable is None
+if not AVAILABLE:
+    BACKEND = None
 
 
 def rsi_tail(gains, losses, n, ag0, al0, out):
@@ -83,15 +93,33 @@ def _vector(x):
 
 
 def main():
-    """Compile (or load) the kernels now and say where they are cached."""
-    if not AVAILABLE:
+    """Compile (or load) the kernels now, and build the ahead-of-time module from them; say where both are."""
+    if why_unavailable is not None:
         print(f"hpcevo: compiled kernels off: {why_unavailable}; the NumPy code runs (same results)")
         return 0
-    dispatcher = _jit._fold_metrics
+    try:
+        import numba
+
+        from . import jit
+    except Exception as exc:  # noqa: BLE001 - numba gone since the module was built: it stays in use
+        print(f"hpcevo: compiled kernels ready (ahead of time: {aot.path()}); numba could not be loaded to "
+              f"rebuild them ({type(exc).__name__}: {str(exc).strip()[:300]})")
+        return 0
+    dispatcher = jit._fold_metrics
     where = getattr(getattr(dispatcher, "_cache", None), "_cache_path", None) or numba.config.CACHE_DIR or \
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")  # the folder numba chose
     print(f"hpcevo: compiled kernels ready ({'loaded from' if dispatcher.stats.cache_hits else 'compiled into'} "
           f"{where})")
+    if aot.load() is not None:
+        print(f"hpcevo: ahead-of-time module up to date ({aot.path()})")
+        return 0
+    try:
+        built = aot.build()
+    except Exception as exc:  # noqa: BLE001 - no C compiler, no numba.pycc, a read-only folder: the JIT is used
+        print(f"hpcevo: no ahead-of-time module ({type(exc).__name__}: {str(exc).strip()[:300]}); processes load "
+              f"the cached JIT kernels instead (about 0.6 s each)")
+        return 0
+    print(f"hpcevo: ahead-of-time module built ({built}); processes load it without importing numba")
     return 0
 
 

@@ -79,7 +79,8 @@ if ! python -c "import hpcevo" 2>/dev/null; then
     echo "run.sh: the python on PATH ($(command -v python || echo none)) cannot import hpcevo: set VENV to the environment where it is installed, or SITE_SETUP to a file that activates it" >&2
     exit 2
 fi
-# With numba (the "fast" extra) the trading kernels compile once into a cache beside hpcevo (or NUMBA_CACHE_DIR);
+# With numba (the "fast" extra) the trading kernels compile once into a cache beside hpcevo (or NUMBA_CACHE_DIR),
+# and into a plain extension module there that the ranks load without importing numba (hpcevo/trading/aot.py);
 # doing it here, once, means the ranks load them instead of every rank compiling at the same time.
 python -m hpcevo.trading.kernels || echo "run.sh: compiling the kernels failed; the ranks will try (the NumPy code runs if they cannot)" >&2
 case "$COMMAND" in
