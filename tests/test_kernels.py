@@ -223,3 +223,15 @@ def test_many_signals_in_one_call_give_each_its_own_rows(backend):
         if one_status == kernels.OK:
             assert rows[i].tobytes() == one.tobytes()
     assert status[3] == kernels.REDO and (status == kernels.OK).sum() >= 9
+
+
+def test_both_backends_divide_by_zero_as_numpy_does(backend):
+    """A window of 1 divides by n - 1 = 0 inside the volatility kernel: NaN or inf from both backends (jit.py's
+    NumPy error model), never a ZeroDivisionError (pycc alone would compile Python's)."""
+    from hpcevo.trading import jit
+
+    x = np.cumsum(np.random.default_rng(3).standard_normal(50)) + 100.0
+    got, reference = np.full(50, 7.0), np.full(50, 7.0)
+    kernels.volatility(x, 1, got)
+    jit._volatility(x, 1, reference)
+    assert got.tobytes() == reference.tobytes() and np.isnan(got[1:]).all()

@@ -1,18 +1,19 @@
 """The trading kernels compiled ahead of time into a plain extension module, which a process loads in under a
 millisecond: with numba's JIT every process imports numba and loads its cache (about 0.6 s of CPU per rank).
 
-`build()` compiles jit.py's entry points with numba.pycc (pending deprecation in numba since 0.57, still shipped;
-where it is gone or fails, the build fails and the JIT runs as before) for a generic CPU of this architecture, so
-the module runs on every node of a cluster. `load()` returns the module when one built from this jit.py (same
-source, same Python, same machine type) is in the folder, else None. The module's functions are jit.py's
-functions, compiled by the same LLVM without fast-math, so their floats are the JIT's and NumPy's
-(tests/test_kernels.py runs its comparisons on both). `python -m hpcevo.trading.kernels` builds it;
-jobs/slurm/run.sh runs that once before starting the ranks.
+`build()` compiles jit.py's entry points with numba.pycc (pending deprecation in numba since 0.57, still
+shipped; where it is gone or fails, the build fails and the JIT runs as before), each through a call so that it
+keeps jit.py's options, for a generic CPU of this architecture, so the module runs on every node of a cluster.
+`load()` returns the module when one built from this jit.py (same source, Python, NumPy and machine type) is in
+the folder, else None. The module's functions are jit.py's functions, compiled by the same LLVM without
+fast-math, so their floats are the JIT's and NumPy's (tests/test_kernels.py runs its comparisons on both).
+`python -m hpcevo.trading.kernels` builds it; jobs/slurm/run.sh runs that once before starting the ranks.
 """
 
 import hashlib
 import importlib.machinery
 import importlib.util
+import inspect
 import os
 import platform
 import shutil
@@ -34,7 +35,10 @@ def folder():
 
 
 def _name():
-    key = hashlib.sha256(_SOURCE.read_bytes() + f"{sys.version_info[:2]} {platform.machine()}".encode())
+    import numpy  # the module is built against NumPy's C interface
+
+    built_for = f"{sys.version_info[:2]} numpy {numpy.__version__} {platform.machine()}"
+    key = hashlib.sha256(_SOURCE.read_bytes() + built_for.encode())
     return f"hpcevo_kernels_{key.hexdigest()[:16]}"
 
 
@@ -57,6 +61,16 @@ def load(where=None):
     return module if all(hasattr(module, name) for name in ENTRY_POINTS) else None
 
 
+def _forward(dispatcher):
+    """A function that only calls `dispatcher` with its own parameters: pycc compiles what it exports with
+    Python's error model (a float division by zero raises), and the call compiles jit.py's function with the
+    options jit.py gives it (NumPy's error model: inf or NaN), so both backends behave alike in every case."""
+    params = ", ".join(inspect.signature(dispatcher.py_func).parameters)
+    namespace = {"target": dispatcher}
+    exec(f"def forward({params}):\n    return target({params})\n", namespace)  # noqa: S102 - fixed template
+    return namespace["forward"]
+
+
 def build(where=None):
     """Compile the entry points (with the signatures jit.py gives them) into the module; return its path.
     Raises what numba.pycc or the C compiler raise: the JIT then stays in use."""
@@ -75,7 +89,7 @@ def build(where=None):
             for name in ENTRY_POINTS:
                 dispatcher = getattr(jit, name)
                 (signature,) = dispatcher.signatures
-                cc.export(name, dispatcher.overloads[signature].signature)(dispatcher.py_func)
+                cc.export(name, dispatcher.overloads[signature].signature)(_forward(dispatcher))
             cc.compile()
             (built,) = Path(scratch).glob(_name() + "*")
             staged = Path(scratch) / "staged"
