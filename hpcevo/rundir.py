@@ -258,6 +258,17 @@ def _report_extras(hook, config, results):
     return {k: make() for k, make in offered.items() if accepts_all or k in params}
 
 
+def _kernels_text(kernels, version):
+    """'numba X (JIT)', 'numba X (compiled ahead of time)' or 'NumPy (why the kernels are off)'."""
+    if not kernels.AVAILABLE:
+        return f"NumPy ({kernels.why_unavailable})"
+    try:
+        numba = f"numba {version('numba')}"
+    except Exception:  # noqa: BLE001 - the ahead-of-time module runs without numba installed
+        numba = "numba (not installed)"
+    return f"{numba} ({'compiled ahead of time' if kernels.BACKEND == 'ahead of time' else 'JIT'})"
+
+
 @functools.cache
 def _versions():
     """The software versions for summary.json (computed once: summary.json is rewritten at every checkpoint)."""
@@ -270,5 +281,5 @@ def _versions():
            "mpi": MPI.Get_library_version().splitlines()[0].strip(), "python": sys.version.split()[0]}
     kernels = sys.modules.get("hpcevo.trading.kernels")  # loaded by the trading problem only
     if kernels is not None:
-        out["kernels"] = f"numba {version('numba')}" if kernels.AVAILABLE else f"NumPy ({kernels.why_unavailable})"
+        out["kernels"] = _kernels_text(kernels, version)
     return out

@@ -7,6 +7,8 @@ folds (the sums cancel), one-bar folds, NaN and infinite returns, zero and NaN p
 runs with HPCEVO_JIT=0, with the JIT and with the ahead-of-time module give the same files.
 """
 
+import importlib.metadata
+import json
 import math
 import os
 import subprocess
@@ -174,6 +176,11 @@ def test_a_run_gives_the_same_files_with_and_without_the_kernels(tmp_path, aot_f
     for f in ("logbook.csv", "hall_of_fame.json", "strategies.csv", "returns.csv", "trades.csv", "migrations.csv"):
         assert (tmp_path / "jit" / f).read_bytes() == (tmp_path / "numpy" / f).read_bytes(), f
         assert (tmp_path / "aot" / f).read_bytes() == (tmp_path / "numpy" / f).read_bytes(), f
+    kernels_of = {name: json.loads((tmp_path / name / "summary.json").read_text())["versions"]["kernels"]
+                  for name in ("jit", "aot", "numpy")}
+    numba_version = importlib.metadata.version("numba")
+    assert kernels_of == {"jit": f"numba {numba_version} (JIT)",
+                          "aot": f"numba {numba_version} (compiled ahead of time)", "numpy": "NumPy (HPCEVO_JIT=0)"}
 
 
 def backend_of(env):
