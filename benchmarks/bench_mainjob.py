@@ -13,7 +13,6 @@ the outputs and the report (`seconds.output`). Ratios are this checkout's rate o
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ from harness import (
     ROOT,
     OtherLoad,
     bench_args,
+    compile_kernels,
     cpu_model,
     git_commit,
     log,
@@ -62,14 +62,6 @@ def run_job(tree, out, generations, core):
     return {"wall": wall, "cpu": cpu, "loop": summary["wall_seconds"],
             "evaluations": summary["evaluations"], "output": summary["seconds"]["output"],
             "evaluation": summary["seconds"]["evaluation"]}
-
-
-def compile_ahead():
-    """`python -m hpcevo.trading.kernels` in this checkout, as jobs/slurm/run.sh runs it before a job (the base
-    commit has no kernels); returns what it printed, for the report."""
-    done = subprocess.run([PYTHON, "-m", "hpcevo.trading.kernels"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return " ".join(done.stdout.split()) or f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
 
 
 def measure(size, base_tree, workdir, load):
@@ -154,7 +146,7 @@ def main():
     started = utc_now()
     t0 = time.perf_counter()
     load = OtherLoad()
-    kernels = compile_ahead()
+    kernels = compile_kernels()  # the base commit has no kernels
     with tempfile.TemporaryDirectory(prefix="hpcevo-mainjob-") as workdir:
         base_tree = Path(workdir) / "base"
         with worktree(base, base_tree) as commit:

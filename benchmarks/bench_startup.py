@@ -20,7 +20,6 @@ contention, as a node's ranks would.
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from harness import (
     ROOT,
     OtherLoad,
     bench_args,
+    compile_kernels,
     cpu_model,
     git_commit,
     log,
@@ -62,8 +62,7 @@ def run_once(launcher, tree, out, env):
 
 def measure(size, before_tree, workdir, load):
     launcher = mpiexec("bench_startup")
-    # numba's cache and the ahead-of-time module, as jobs/slurm/run.sh makes them before a job
-    subprocess.run([PYTHON, "-m", "hpcevo.trading.kernels"], cwd=ROOT, check=True, capture_output=True)
+    compile_kernels(check=True)  # numba's cache and the ahead-of-time module, as jobs/slurm/run.sh makes them
     runs = {name: [] for name in VARIANTS}
     load.start("1")
     for repeat in range(size["repeats"]):

@@ -150,6 +150,15 @@ class OtherLoad:
         return "; ".join(parts)
 
 
+def compile_kernels(check=False):
+    """`python -m hpcevo.trading.kernels` in this checkout, as jobs/slurm/run.sh runs it before a job: numba's cache
+    and the ahead-of-time module; returns what it printed, on one line (or the exit status and error's end).
+    check: raise CalledProcessError when it fails."""
+    done = subprocess.run([PYTHON, "-m", "hpcevo.trading.kernels"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=check)
+    return " ".join(done.stdout.split()) or f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
+
+
 # -- the machine, and BENCHMARKS.md ------------------------------------------------------------------
 
 def package_version(name):

@@ -262,9 +262,11 @@ def _kernels_text(kernels, version):
     """'numba X (JIT)', 'numba X (compiled ahead of time)' or 'NumPy (why the kernels are off)'."""
     if not kernels.AVAILABLE:
         return f"NumPy ({kernels.why_unavailable})"
+    from importlib.metadata import PackageNotFoundError
+
     try:
         numba = f"numba {version('numba')}"
-    except Exception:  # noqa: BLE001 - the ahead-of-time module runs without numba installed
+    except PackageNotFoundError:  # the ahead-of-time module runs without numba installed
         numba = "numba (not installed)"
     return f"{numba} ({'compiled ahead of time' if kernels.BACKEND == 'ahead of time' else 'JIT'})"
 

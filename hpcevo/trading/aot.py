@@ -10,13 +10,13 @@ fast-math, so their floats are the JIT's and NumPy's (tests/test_kernels.py runs
 `python -m hpcevo.trading.kernels` builds it; jobs/slurm/run.sh runs that once before starting the ranks.
 """
 
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
 import inspect
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import warnings
@@ -34,7 +34,9 @@ def folder():
     return Path(cache) if cache else _SOURCE.parent / "__pycache__"
 
 
+@functools.cache
 def _name():
+    """The module's name (and file stem): jit.py's source and what the module is built for, hashed (once)."""
     import numpy  # the module is built against NumPy's C interface
 
     built_for = f"{sys.version_info[:2]} numpy {numpy.__version__} {platform.machine()}"
@@ -92,7 +94,5 @@ def build(where=None):
                 cc.export(name, dispatcher.overloads[signature].signature)(_forward(dispatcher))
             cc.compile()
             (built,) = Path(scratch).glob(_name() + "*")
-            staged = Path(scratch) / "staged"
-            shutil.copy2(built, staged)
-            os.replace(staged, target)  # atomic: ranks that load it meanwhile see the old file or the new one
+            os.replace(built, target)  # atomic (scratch is in target's folder): a loader sees the old file or the new
     return target

@@ -37,7 +37,6 @@ if os.environ.get("HPCEVO_JIT", "1").strip() == "0":
 elif os.environ.get("HPCEVO_AOT", "1").strip() != "0" and (_jit := aot.load()) is not None:
     BACKEND = "ahead of time"
 else:
-    BACKEND = "numba"
     try:
         import numba
     except ImportError:
@@ -49,9 +48,9 @@ else:
             why_unavailable = (f"numba {numba.__version__} could not load the kernels ({type(exc).__name__}: "
                                f"{str(exc).strip()[:300]}); set NUMBA_CACHE_DIR to a writable folder if it cannot "
                                f"cache them")
+        else:
+            BACKEND = "numba"
 AVAILABLE = why_unavailable is None
-if not AVAILABLE:
-    BACKEND = None
 
 
 def rsi_tail(gains, losses, n, ag0, al0, out):
